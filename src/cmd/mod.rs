@@ -1,0 +1,123 @@
+//! Subcommands. Each file holds one subcommand: its usage text, its arguments and a call into
+//! the library; nothing else.
+
+mod clip;
+mod schema;
+mod search;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use omega::report::Summary;
+
+const ABOUT: &str = "The OMEGA Labs (Bittensor SN24) video data pipeline, as composable stages.
+
+Stages read and write tables: Parquet files, or an Arrow IPC stream on stdin/stdout when the
+path is `-`, so they compose in a shell pipe:
+
+  omega search --source dir ./videos | omega clip - -o clips.parquet
+
+Every output row keeps a `status` (ok / failed / skipped) with `error_class` and `error`:
+a bad video never stops a batch, and no row is dropped.";
+
+#[derive(Parser)]
+#[command(name = "omega", version, about = ABOUT, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(clap::Args, Clone)]
+pub struct Global {
+    /// No progress bar, no summary line (errors are still printed).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print a machine-readable JSON summary (on stdout, or on stderr when the table goes to stdout).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Search(search::Args),
+    Clip(clip::Args),
+    Schema(schema::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Search(args) => search::run(args, &cli.global),
+        Command::Clip(args) => clip::run(args, &cli.global),
+        Command::Schema(args) => schema::run(args),
+    }
+}
+
+pub fn init_logging(global: &Global) {
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("omega={default},warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// A tokio runtime for the network stages.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Prints the run's summary: a line for people on stderr, JSON with `--json`.
+fn report(summary: &Summary, global: &Global, table_on_stdout: bool) -> anyhow::Result<()> {
+    if global.json {
+        let json = serde_json::to_string(summary)?;
+        if table_on_stdout {
+            eprintln!("{json}");
+        } else {
+            println!("{json}");
+        }
+    }
+    if !global.quiet {
+        eprintln!("{}", summary.human());
+    }
+    Ok(())
+}
+
+/// Arguments shared by the stages that run yt-dlp.
+#[derive(clap::Args, Clone)]
+struct YtDlpArgs {
+    /// The yt-dlp program (default: $OMEGA_YT_DLP, then `yt-dlp` on PATH, then `python3 -m yt_dlp`).
+    #[arg(long = "yt-dlp", value_name = "PATH")]
+    yt_dlp: Option<PathBuf>,
+    /// Proxy URL for yt-dlp (e.g. socks5://127.0.0.1:1080).
+    #[arg(long)]
+    proxy: Option<String>,
+    /// Netscape cookies file for yt-dlp (helps against YouTube's bot check).
+    #[arg(long, value_name = "FILE")]
+    cookies: Option<PathBuf>,
+}
+
+impl YtDlpArgs {
+    fn ytdlp(&self) -> omega::ingest::ytdlp::YtDlp {
+        let mut y = omega::ingest::ytdlp::YtDlp::locate(self.yt_dlp.as_deref());
+        y.proxy = self.proxy.clone();
+        y.cookies = self.cookies.clone();
+        y
+    }
+}

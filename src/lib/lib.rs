@@ -1,0 +1,18 @@
+//! omega: the OMEGA Labs (Bittensor SN24) video data pipeline as a library.
+//!
+//! Each stage of the `omega` CLI is a thin layer over a function here, so the long-running
+//! miner and validator loops call exactly the same code as the one-shot commands.
+//!
+//! * [`table`]: the stage tables (schemas declared once), Parquet / Arrow IPC I/O.
+//! * [`ingest`]: yt-dlp driving, `search` sources, `clip`.
+//! * [`media`]: FFmpeg probing, stream-copy cutting, hashing.
+//! * [`outcome`], [`report`], [`progress`], [`fsutil`]: per-row outcomes, summaries,
+//!   progress bars, atomic writes.
+
+pub mod fsutil;
+pub mod ingest;
+pub mod media;
+pub mod outcome;
+pub mod progress;
+pub mod report;
+pub mod table;

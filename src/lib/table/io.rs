@@ -1,0 +1,279 @@
+//! Reading and writing tables. Files are Parquet (zstd); `-` is stdin/stdout, where the
+//! stream format is Arrow IPC (Parquet needs a seekable file to be read, so it cannot stream
+//! through a pipe). Readers sniff the format, so either works anywhere.
+
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::{column_positions, Table, TableError};
+use crate::fsutil::AtomicFile;
+
+/// How rows travel through a pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    Parquet,
+    ArrowIpc,
+}
+
+const PARQUET_MAGIC: &[u8] = b"PAR1";
+/// Rows per Parquet row group / IPC batch when a stage writes row by row.
+pub const BATCH_ROWS: usize = 1024;
+
+fn display_path(path: &str) -> PathBuf {
+    PathBuf::from(if path == "-" { "<stdin>" } else { path })
+}
+
+enum Sink {
+    Parquet(ArrowWriter<AtomicFile>),
+    Ipc(StreamWriter<std::io::Stdout>),
+}
+
+/// Writes a table to a Parquet file (atomically: a temporary file renamed on [`finish`]) or
+/// to stdout as an Arrow IPC stream when the path is `-`.
+///
+/// [`finish`]: TableWriter::finish
+pub struct TableWriter<T: Table> {
+    sink: Sink,
+    path: PathBuf,
+    pending: Vec<T>,
+    rows: usize,
+}
+
+impl<T: Table> TableWriter<T> {
+    pub fn create(path: &str) -> Result<Self, TableError> {
+        let schema = T::schema();
+        let shown = PathBuf::from(if path == "-" { "<stdout>" } else { path });
+        let io_err = |e: std::io::Error| TableError::Io {
+            path: shown.clone(),
+            source: e,
+        };
+        let fmt_err = |e: &dyn std::fmt::Display| TableError::Format {
+            path: shown.clone(),
+            message: e.to_string(),
+        };
+        let sink = if path == "-" {
+            Sink::Ipc(StreamWriter::try_new(std::io::stdout(), &schema).map_err(|e| fmt_err(&e))?)
+        } else {
+            let file = AtomicFile::create(Path::new(path)).map_err(io_err)?;
+            let kv = schema
+                .metadata()
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                .collect();
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(
+                    ZstdLevel::try_new(3).expect("valid zstd level"),
+                ))
+                .set_statistics_enabled(EnabledStatistics::Page)
+                .set_max_row_group_row_count(Some(64 * BATCH_ROWS))
+                .set_key_value_metadata(Some(kv))
+                .build();
+            Sink::Parquet(ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| fmt_err(&e))?)
+        };
+        Ok(TableWriter {
+            sink,
+            path: shown,
+            pending: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    /// Buffers a row; rows are flushed in batches of [`BATCH_ROWS`].
+    pub fn push(&mut self, row: T) -> Result<(), TableError> {
+        self.pending.push(row);
+        if self.pending.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn write_rows(&mut self, rows: impl IntoIterator<Item = T>) -> Result<(), TableError> {
+        rows.into_iter().try_for_each(|r| self.push(r))
+    }
+
+    fn flush(&mut self) -> Result<(), TableError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch =
+            RecordBatch::try_new(T::schema(), T::to_arrays(&self.pending)).map_err(|e| {
+                TableError::Format {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        self.rows += self.pending.len();
+        self.pending.clear();
+        let res = match &mut self.sink {
+            Sink::Parquet(w) => w.write(&batch).map_err(|e| e.to_string()),
+            Sink::Ipc(w) => w
+                .write(&batch)
+                .and_then(|_| w.flush())
+                .map_err(|e| e.to_string()),
+        };
+        res.map_err(|message| TableError::Format {
+            path: self.path.clone(),
+            message,
+        })
+    }
+
+    /// Writes what is buffered, closes the file and moves it into place. Returns the row count.
+    pub fn finish(mut self) -> Result<usize, TableError> {
+        self.flush()?;
+        let path = self.path.clone();
+        let fmt_err = |message: String| TableError::Format {
+            path: path.clone(),
+            message,
+        };
+        match self.sink {
+            Sink::Parquet(w) => {
+                let file = w.into_inner().map_err(|e| fmt_err(e.to_string()))?;
+                file.commit().map_err(|e| TableError::Io {
+                    path: path.clone(),
+                    source: e,
+                })?;
+            }
+            Sink::Ipc(mut w) => w.finish().map_err(|e| fmt_err(e.to_string()))?,
+        }
+        Ok(self.rows)
+    }
+}
+
+type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send>;
+
+/// Reads a table batch by batch, checking the schema on open and every value on the way.
+pub struct TableReader<T: Table> {
+    batches: BatchIter,
+    positions: Vec<usize>,
+    path: PathBuf,
+    rows_read: usize,
+    pub format: StreamFormat,
+    _t: PhantomData<T>,
+}
+
+impl<T: Table> TableReader<T> {
+    /// Opens a Parquet file or Arrow IPC stream; `-` reads stdin.
+    pub fn open(path: &str) -> Result<Self, TableError> {
+        let shown = display_path(path);
+        let io_err = |e: std::io::Error| TableError::Io {
+            path: shown.clone(),
+            source: e,
+        };
+        let fmt_err = |m: String| TableError::Format {
+            path: shown.clone(),
+            message: m,
+        };
+        let mut input: Box<dyn Read + Send> = if path == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(File::open(path).map_err(io_err)?)
+        };
+        let mut magic = Vec::with_capacity(4);
+        (&mut input)
+            .take(4)
+            .read_to_end(&mut magic)
+            .map_err(io_err)?;
+        let (batches, schema, format): (BatchIter, _, _) = if magic == PARQUET_MAGIC {
+            // Parquet needs random access: reopen files, buffer stdin.
+            let builder = if path == "-" {
+                let mut buf = magic.clone();
+                input.read_to_end(&mut buf).map_err(io_err)?;
+                let b = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(buf));
+                b.map(|b| b.with_batch_size(super::io::BATCH_ROWS))
+                    .map_err(|e| fmt_err(e.to_string()))?
+                    .build()
+            } else {
+                let f = File::open(path).map_err(io_err)?;
+                let b = ParquetRecordBatchReaderBuilder::try_new(f);
+                b.map(|b| b.with_batch_size(BATCH_ROWS))
+                    .map_err(|e| fmt_err(e.to_string()))?
+                    .build()
+            }
+            .map_err(|e| fmt_err(e.to_string()))?;
+            let schema = arrow_array::RecordBatchReader::schema(&builder);
+            (
+                Box::new(builder.map(|b| b.map_err(|e| e.to_string()))),
+                schema,
+                StreamFormat::Parquet,
+            )
+        } else if magic.is_empty() {
+            return Err(fmt_err(
+                "empty input (expected a Parquet file or an Arrow IPC stream)".into(),
+            ));
+        } else {
+            let chained = BufReader::new(Cursor::new(magic).chain(input));
+            let reader =
+                StreamReader::try_new(chained, None).map_err(|e| fmt_err(e.to_string()))?;
+            let schema = reader.schema();
+            (
+                Box::new(reader.map(|b| b.map_err(|e| e.to_string()))),
+                schema,
+                StreamFormat::ArrowIpc,
+            )
+        };
+        let positions = column_positions::<T>(&schema, &shown)?;
+        Ok(TableReader {
+            batches,
+            positions,
+            path: shown,
+            rows_read: 0,
+            format,
+            _t: PhantomData,
+        })
+    }
+
+    /// The next batch of rows, or `None` at the end.
+    pub fn next_rows(&mut self) -> Option<Result<Vec<T>, TableError>> {
+        let batch = match self.batches.next()? {
+            Ok(b) => b,
+            Err(message) => {
+                return Some(Err(TableError::Format {
+                    path: self.path.clone(),
+                    message,
+                }))
+            }
+        };
+        let arrays: Vec<&dyn arrow_array::Array> = self
+            .positions
+            .iter()
+            .map(|&i| batch.column(i).as_ref())
+            .collect();
+        let offset = self.rows_read;
+        self.rows_read += batch.num_rows();
+        Some(
+            T::from_arrays(&arrays).map_err(|(column, row, message)| TableError::BadValue {
+                path: self.path.clone(),
+                row: offset + row,
+                column,
+                message,
+            }),
+        )
+    }
+}
+
+impl<T: Table> Iterator for TableReader<T> {
+    type Item = Result<Vec<T>, TableError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_rows()
+    }
+}
+
+/// Reads a whole table into memory (for small tables and tests).
+pub fn read_all<T: Table>(path: &str) -> Result<Vec<T>, TableError> {
+    let mut rows = Vec::new();
+    for batch in TableReader::<T>::open(path)? {
+        rows.extend(batch?);
+    }
+    Ok(rows)
+}

@@ -1,0 +1,21 @@
+//! The `omega` command line: one subcommand per pipeline stage, each a thin layer over the
+//! `omega` library. Stages pass tables as Parquet files, or as an Arrow IPC stream through
+//! pipes (`-`).
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cmd::Cli::parse();
+    cmd::init_logging(&cli.global);
+    match cmd::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("omega: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

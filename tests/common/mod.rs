@@ -1,0 +1,116 @@
+//! Helpers shared by the integration tests: the real media set, the omega binary, scratch
+//! folders, and the local media server.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The real media fetched by `scripts/setup.sh`.
+pub fn media_dir() -> PathBuf {
+    let dir = std::env::var_os("OMEGA_MEDIA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/media"));
+    assert!(
+        dir.join("bigbuckbunny.mp4").is_file(),
+        "test media missing in {}: run scripts/setup.sh first",
+        dir.display()
+    );
+    dir
+}
+
+pub fn media(name: &str) -> PathBuf {
+    media_dir().join(name)
+}
+
+/// All media files of the set, by name.
+pub const MEDIA: &[&str] = &[
+    "VID_20191220_170832.mp4",
+    "bbb_vp9_opus.webm",
+    "bigbuckbunny.mp4",
+    "bikes.mp4",
+    "cityCC0.mpg",
+    "cockatoo.mp4",
+    "its_a_game.mkv",
+    "movie-hello.mp4",
+    "oa4_launch.webm",
+    "realshort.mp4",
+];
+
+/// A fresh scratch folder for one test, under the target dir.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn omega() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_omega"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+/// Runs omega and asserts success, returning the output.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("omega runs");
+    assert!(
+        out.status.success(),
+        "omega failed: {:?}\nstdout: {}\nstderr: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn python() -> String {
+    std::env::var("OMEGA_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+pub fn support(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(file)
+}
+
+pub fn fixture(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(file)
+}
+
+/// The local media server (tests/support/media_server.py) on 127.0.0.1; killed on drop.
+pub struct MediaServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl MediaServer {
+    pub fn start(root: &Path) -> Self {
+        let mut child = Command::new(python())
+            .arg(support("media_server.py"))
+            .arg(root)
+            .args(["--lifetime", "600"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 starts the media server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("server prints its port");
+        MediaServer { child, port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+impl Drop for MediaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
