@@ -103,6 +103,11 @@ fn every_media_file_gets_the_documented_outcome() {
         cands["vélo à deux"].content_hash, cands["bikes"].content_hash,
         "same bytes, same id"
     );
+    assert_eq!(
+        clips["vélo à deux"].path, clips["bikes"].path,
+        "a duplicate is clipped once and reused"
+    );
+    assert!(clips["vélo à deux"].reused || clips["bikes"].reused);
     for broken in ["truncated", "notes"] {
         assert_eq!(cands[broken].status, Status::Failed, "{broken}");
         assert_eq!(

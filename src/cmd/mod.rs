@@ -4,6 +4,7 @@
 mod clip;
 mod schema;
 mod search;
+mod show;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -48,6 +49,7 @@ pub struct Global {
 enum Command {
     Search(search::Args),
     Clip(clip::Args),
+    Show(show::Args),
     Schema(schema::Args),
 }
 
@@ -55,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Search(args) => search::run(args, &cli.global),
         Command::Clip(args) => clip::run(args, &cli.global),
+        Command::Show(args) => show::run(args),
         Command::Schema(args) => schema::run(args),
     }
 }

@@ -41,6 +41,28 @@ pub struct ClipOptions {
     pub retries: u32,
     /// First back-off after a 429; doubled each time.
     pub backoff: Duration,
+    /// One lock per clip name: rows with the same id (duplicate files, repeated results) are
+    /// made once; the others wait and reuse the clip.
+    pub locks: ClipLocks,
+}
+
+/// Locks keyed by clip stem, shared by every task of a run.
+#[derive(Debug, Clone, Default)]
+pub struct ClipLocks(
+    Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+);
+
+impl ClipLocks {
+    async fn lock(&self, stem: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .0
+            .lock()
+            .expect("lock map not poisoned")
+            .entry(stem.to_string())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
 }
 
 impl ClipOptions {
@@ -55,6 +77,7 @@ impl ClipOptions {
             timeout: Duration::from_secs(120),
             retries: 3,
             backoff: Duration::from_secs(2),
+            locks: ClipLocks::default(),
         }
     }
 }
@@ -210,6 +233,7 @@ async fn make_clip(c: &CandidateRow, opts: &ClipOptions) -> Result<(ClipRecord, 
     let origin = origin(c).map_err(invalid)?;
     let stem = clip_stem(&c.video_id, opts, matches!(origin, Origin::Remote(_)));
     let record_path = opts.media_dir.join(format!("{stem}.json"));
+    let _guard = opts.locks.lock(&stem).await;
     if let Some(record) = reusable(&record_path) {
         return Ok((record, true));
     }
@@ -313,11 +337,16 @@ async fn download_and_cut(
     if let Some(d) = c.duration_s.filter(|_| c.duration_known) {
         end = end.min(d);
     }
-    let (file, attempts) = download_with_retries(&opts.ytdlp, url, opts, end, &partial).await?;
-    let (media_dir, stem) = (opts.media_dir.clone(), stem.to_string());
-    let (max, offset) = (opts.max_s, opts.start_s);
-    let record =
-        blocking(move || cut_to_clip(&file, &media_dir, &stem, 0.0, max, offset, attempts)).await;
+    let record = match download_with_retries(&opts.ytdlp, url, opts, end, &partial).await {
+        Ok((file, attempts)) => {
+            let (media_dir, stem) = (opts.media_dir.clone(), stem.to_string());
+            let (max, offset) = (opts.max_s, opts.start_s);
+            blocking(move || cut_to_clip(&file, &media_dir, &stem, 0.0, max, offset, attempts))
+                .await
+        }
+        Err(failure) => Err(failure),
+    };
+    // The section download is only an intermediate: whatever happened, it goes.
     let _ = std::fs::remove_dir_all(&partial);
     record
 }

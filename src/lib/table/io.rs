@@ -150,7 +150,7 @@ impl<T: Table> TableWriter<T> {
     }
 }
 
-type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send>;
+pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send>;
 
 /// Reads a table batch by batch, checking the schema on open and every value on the way.
 pub struct TableReader<T: Table> {
@@ -162,73 +162,94 @@ pub struct TableReader<T: Table> {
     _t: PhantomData<T>,
 }
 
+/// An open table of any schema: its batches, schema and stream format.
+pub struct RawTable {
+    pub batches: BatchIter,
+    pub schema: arrow_schema::SchemaRef,
+    pub format: StreamFormat,
+    /// The path as shown in messages (`<stdin>` for `-`).
+    pub path: PathBuf,
+}
+
+/// Opens a Parquet file or Arrow IPC stream, whatever its schema; `-` reads stdin.
+pub fn open_raw(path: &str) -> Result<RawTable, TableError> {
+    let shown = display_path(path);
+    let io_err = |e: std::io::Error| TableError::Io {
+        path: shown.clone(),
+        source: e,
+    };
+    let fmt_err = |m: String| TableError::Format {
+        path: shown.clone(),
+        message: m,
+    };
+    let mut input: Box<dyn Read + Send> = if path == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(io_err)?)
+    };
+    let mut magic = Vec::with_capacity(4);
+    (&mut input)
+        .take(4)
+        .read_to_end(&mut magic)
+        .map_err(io_err)?;
+    if magic.is_empty() {
+        return Err(fmt_err(
+            "empty input (expected a Parquet file or an Arrow IPC stream)".into(),
+        ));
+    }
+    let (batches, schema, format): (BatchIter, _, _) = if magic == PARQUET_MAGIC {
+        // Parquet needs random access: reopen files, buffer stdin.
+        let reader = if path == "-" {
+            let mut buf = magic;
+            input.read_to_end(&mut buf).map_err(io_err)?;
+            parquet_batches(bytes::Bytes::from(buf))
+        } else {
+            parquet_batches(File::open(path).map_err(io_err)?)
+        }
+        .map_err(fmt_err)?;
+        let schema = arrow_array::RecordBatchReader::schema(&reader);
+        (
+            Box::new(reader.map(|b| b.map_err(|e| e.to_string()))),
+            schema,
+            StreamFormat::Parquet,
+        )
+    } else {
+        let chained = BufReader::new(Cursor::new(magic).chain(input));
+        let reader = StreamReader::try_new(chained, None).map_err(|e| fmt_err(e.to_string()))?;
+        let schema = reader.schema();
+        (
+            Box::new(reader.map(|b| b.map_err(|e| e.to_string()))),
+            schema,
+            StreamFormat::ArrowIpc,
+        )
+    };
+    Ok(RawTable {
+        batches,
+        schema,
+        format,
+        path: shown,
+    })
+}
+
+fn parquet_batches<R: parquet::file::reader::ChunkReader + 'static>(
+    input: R,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, String> {
+    ParquetRecordBatchReaderBuilder::try_new(input)
+        .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+        .map_err(|e| e.to_string())
+}
+
 impl<T: Table> TableReader<T> {
-    /// Opens a Parquet file or Arrow IPC stream; `-` reads stdin.
+    /// Opens a Parquet file or Arrow IPC stream (`-` reads stdin) and checks its schema.
     pub fn open(path: &str) -> Result<Self, TableError> {
-        let shown = display_path(path);
-        let io_err = |e: std::io::Error| TableError::Io {
-            path: shown.clone(),
-            source: e,
-        };
-        let fmt_err = |m: String| TableError::Format {
-            path: shown.clone(),
-            message: m,
-        };
-        let mut input: Box<dyn Read + Send> = if path == "-" {
-            Box::new(std::io::stdin())
-        } else {
-            Box::new(File::open(path).map_err(io_err)?)
-        };
-        let mut magic = Vec::with_capacity(4);
-        (&mut input)
-            .take(4)
-            .read_to_end(&mut magic)
-            .map_err(io_err)?;
-        let (batches, schema, format): (BatchIter, _, _) = if magic == PARQUET_MAGIC {
-            // Parquet needs random access: reopen files, buffer stdin.
-            let builder = if path == "-" {
-                let mut buf = magic.clone();
-                input.read_to_end(&mut buf).map_err(io_err)?;
-                let b = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(buf));
-                b.map(|b| b.with_batch_size(super::io::BATCH_ROWS))
-                    .map_err(|e| fmt_err(e.to_string()))?
-                    .build()
-            } else {
-                let f = File::open(path).map_err(io_err)?;
-                let b = ParquetRecordBatchReaderBuilder::try_new(f);
-                b.map(|b| b.with_batch_size(BATCH_ROWS))
-                    .map_err(|e| fmt_err(e.to_string()))?
-                    .build()
-            }
-            .map_err(|e| fmt_err(e.to_string()))?;
-            let schema = arrow_array::RecordBatchReader::schema(&builder);
-            (
-                Box::new(builder.map(|b| b.map_err(|e| e.to_string()))),
-                schema,
-                StreamFormat::Parquet,
-            )
-        } else if magic.is_empty() {
-            return Err(fmt_err(
-                "empty input (expected a Parquet file or an Arrow IPC stream)".into(),
-            ));
-        } else {
-            let chained = BufReader::new(Cursor::new(magic).chain(input));
-            let reader =
-                StreamReader::try_new(chained, None).map_err(|e| fmt_err(e.to_string()))?;
-            let schema = reader.schema();
-            (
-                Box::new(reader.map(|b| b.map_err(|e| e.to_string()))),
-                schema,
-                StreamFormat::ArrowIpc,
-            )
-        };
-        let positions = column_positions::<T>(&schema, &shown)?;
+        let raw = open_raw(path)?;
+        let positions = column_positions::<T>(&raw.schema, &raw.path)?;
         Ok(TableReader {
-            batches,
+            batches: raw.batches,
             positions,
-            path: shown,
+            path: raw.path,
             rows_read: 0,
-            format,
+            format: raw.format,
             _t: PhantomData,
         })
     }

@@ -8,6 +8,7 @@
 mod cell;
 mod io;
 mod macros;
+mod show;
 
 pub mod candidates;
 pub mod clips;
@@ -18,7 +19,8 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema};
 
 pub use cell::Cell;
-pub use io::{read_all, StreamFormat, TableReader, TableWriter};
+pub use io::{open_raw, read_all, RawTable, StreamFormat, TableReader, TableWriter};
+pub use show::{cell_text, render};
 
 /// Key-value metadata keys stored in every file omega writes.
 pub const META_TABLE: &str = "omega.table";

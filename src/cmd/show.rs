@@ -1,0 +1,47 @@
+//! `omega show`: print a stage table as aligned text.
+
+use anyhow::Context;
+
+/// Print a table (Parquet file or Arrow IPC stream) as aligned text, like `xsv table`.
+///
+/// Examples:
+///   omega show clips.parquet -c video_id,status,error_class,clip_duration_s
+///   omega search --source dir ~/videos | omega show - --limit 5
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The table (`-` = stdin).
+    input: String,
+    /// Columns to show, comma-separated (default: all).
+    #[arg(short, long, value_delimiter = ',')]
+    columns: Vec<String>,
+    /// Show at most this many rows.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    limit: usize,
+    /// Cut cells to this many characters.
+    #[arg(long, default_value_t = 40)]
+    width: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let raw = omega::table::open_raw(&args.input)?;
+    let path = raw.path.display().to_string();
+    let (mut batches, mut rows, mut total) = (Vec::new(), 0, 0);
+    for batch in raw.batches {
+        let batch = batch.map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        total += batch.num_rows();
+        if rows < args.limit {
+            let take = (args.limit - rows).min(batch.num_rows());
+            batches.push(batch.slice(0, take));
+            rows += take;
+        }
+    }
+    let text = omega::table::render(&batches, &args.columns, args.width)
+        .map_err(|e| anyhow::anyhow!(e))
+        .with_context(|| path.clone())?;
+    print!("{text}");
+    if total > rows {
+        println!("… {} more rows", total - rows);
+    }
+    Ok(())
+}
