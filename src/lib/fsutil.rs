@@ -6,11 +6,14 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// A file being written under a temporary name next to its final path.
+/// A file being written under a temporary name next to its final path. Special files that
+/// already exist (`/dev/null`, a FIFO) are written in place: renaming over them would replace
+/// the device.
 #[derive(Debug)]
 pub struct AtomicFile {
     file: Option<File>,
-    tmp: PathBuf,
+    /// `None` when writing in place.
+    tmp: Option<PathBuf>,
     dest: PathBuf,
 }
 
@@ -23,8 +26,20 @@ pub fn temp_path(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
+fn is_special(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 impl AtomicFile {
     pub fn create(dest: &Path) -> io::Result<Self> {
+        if is_special(dest) {
+            let file = fs::OpenOptions::new().write(true).open(dest)?;
+            return Ok(AtomicFile {
+                file: Some(file),
+                tmp: None,
+                dest: dest.to_path_buf(),
+            });
+        }
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
         }
@@ -32,17 +47,20 @@ impl AtomicFile {
         let file = File::create(&tmp)?;
         Ok(AtomicFile {
             file: Some(file),
-            tmp,
+            tmp: Some(tmp),
             dest: dest.to_path_buf(),
         })
     }
 
     /// Flushes to disk and renames into place.
     pub fn commit(mut self) -> io::Result<()> {
-        let file = self.file.take().expect("file present until commit");
+        let mut file = self.file.take().expect("file present until commit");
+        let Some(tmp) = self.tmp.take() else {
+            return file.flush();
+        };
         file.sync_all()?;
         drop(file);
-        fs::rename(&self.tmp, &self.dest)
+        fs::rename(&tmp, &self.dest)
     }
 }
 
@@ -57,8 +75,8 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.tmp);
+        if let (Some(_), Some(tmp)) = (self.file.take(), &self.tmp) {
+            let _ = fs::remove_file(tmp);
         }
     }
 }
@@ -91,5 +109,13 @@ mod tests {
         write_atomic(&dest, b"whole").unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"whole");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn special_files_are_written_in_place_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        write_atomic(Path::new("/dev/null"), b"discarded").unwrap();
+        let kind = fs::metadata("/dev/null").unwrap().file_type();
+        assert!(kind.is_char_device(), "/dev/null is still a device");
     }
 }
