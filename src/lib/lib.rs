@@ -10,6 +10,7 @@
 //!   progress bars, atomic writes.
 
 pub mod fsutil;
+pub mod imagebind;
 pub mod ingest;
 pub mod media;
 pub mod outcome;

@@ -1,0 +1,9 @@
+//! ImageBind's preprocessing, reproduced exactly as the reference Python computes it (the
+//! OMEGA ImageBind fork's `data.py`, pytorchvideo, torchaudio, CLIP's tokenizer), so that
+//! embeddings computed by omega match what SN24 validators recompute.
+//!
+//! * [`clean`], [`bpe`], [`chunk`]: text (cleaning, CLIP BPE, OMEGA's v2 chunking).
+
+pub mod bpe;
+pub mod chunk;
+pub mod clean;
