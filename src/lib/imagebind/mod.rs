@@ -3,7 +3,9 @@
 //! embeddings computed by omega match what SN24 validators recompute.
 //!
 //! * [`clean`], [`bpe`], [`chunk`]: text (cleaning, CLIP BPE, OMEGA's v2 chunking).
+//! * [`video`]: clip sampling, decoding, resizing, normalising, cropping.
 
 pub mod bpe;
 pub mod chunk;
 pub mod clean;
+pub mod video;

@@ -1,0 +1,442 @@
+//! Video preprocessing exactly as ImageBind's `load_and_transform_video_data` (OMEGA's fork,
+//! pytorchvideo @ 23bf970 with the decord decoder): 5 clips of 2 s, the first and last frame of
+//! each, scaled to [0, 1], short side to 224 (bilinear, `align_corners=False`, no antialias),
+//! CLIP mean/std, 3 crops of 224 → `[15, 3, 2, 224, 224]`, view = clip · 3 + crop.
+//!
+//! Facts of the reference reproduced here (see tests/fixtures/imagebind/README.md):
+//! * decord's frame count is the stream's `nb_frames`, else the number of video packets; its
+//!   frame rate is the average frame rate; the duration is `frames / fps`.
+//! * clip k spans `[k · max(d − 2, 0) / 4, … + 2]` (pytorchvideo since 2022 divides by
+//!   `clips − 1`; the SN24 spec's "/5" describes the older PyPI 0.1.5);
+//! * its frames are `ceil(fps · start)` up to `min(ceil(fps · end), frames)`, exclusive;
+//! * frame k is the k-th frame the decoder outputs; past the last one, the last one again;
+//! * RGB comes from swscale's default conversion (bicubic flags) at the decoded size.
+
+use std::path::Path;
+
+use ffmpeg_next::format::Pixel;
+use ffmpeg_next::media::Type;
+use ffmpeg_next::software::scaling;
+use ffmpeg_next::{codec, format, frame, Packet};
+
+use crate::media::{init, MediaError};
+
+pub const CLIP_SECONDS: f64 = 2.0;
+pub const CLIPS: usize = 5;
+pub const FRAMES_PER_CLIP: usize = 2;
+pub const SIZE: usize = 224;
+pub const CROPS: usize = 3;
+pub const VIEWS: usize = CLIPS * CROPS;
+/// Floats in one video input: `[15, 3, 2, 224, 224]`.
+pub const VIDEO_INPUT_LEN: usize = VIEWS * 3 * FRAMES_PER_CLIP * SIZE * SIZE;
+pub const MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+pub const STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
+
+/// What decord reports about a video.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecordInfo {
+    pub fps: f64,
+    pub num_frames: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl DecordInfo {
+    pub fn duration(&self) -> f64 {
+        self.num_frames as f64 / self.fps
+    }
+}
+
+/// The frames chosen for one clip.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClipPlan {
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Frames decoded for the clip: `[first, end)`.
+    pub decoded: (usize, usize),
+    /// The two frames kept (first and last of the range).
+    pub frames: [usize; 2],
+}
+
+/// `m · k / d` and `m · k / d + c` for a double `m` and an integer `c`, each rounded once, as
+/// Python computes `float(Fraction(m) * k / d)` and `float(... + c)`. Exact here because `d` is
+/// a power of two (4 video clips apart, 2 audio clips apart).
+pub(crate) fn fraction_times(m: f64, k: usize, d: usize, c: f64) -> (f64, f64) {
+    debug_assert!(d.is_power_of_two() && c.fract() == 0.0);
+    let (mant, exp) = decompose(m);
+    // The exact value is num · 2^shift; one rounding happens in the cast to f64.
+    let num = i128::from(mant) * k as i128;
+    let shift = exp - d.trailing_zeros() as i32;
+    let exact = |n: i128| n as f64 * 2f64.powi(shift);
+    let start = exact(num);
+    let end = if (-60..=0).contains(&shift) {
+        exact(num + ((c as i128) << -shift))
+    } else {
+        start + c
+    };
+    (start, end)
+}
+
+/// `x = mantissa · 2^exp` with an integer mantissa.
+fn decompose(x: f64) -> (i64, i32) {
+    if x == 0.0 {
+        return (0, 0);
+    }
+    let bits = x.to_bits();
+    let exp_bits = ((bits >> 52) & 0x7ff) as i32;
+    let frac = (bits & ((1u64 << 52) - 1)) as i64;
+    let (mant, exp) = if exp_bits == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1 << 52), exp_bits - 1075)
+    };
+    (if x < 0.0 { -mant } else { mant }, exp)
+}
+
+/// The 5 clips of a video, with the frames decord would return for each.
+pub fn clip_plan(info: &DecordInfo) -> Vec<ClipPlan> {
+    let max_start = (info.duration() - CLIP_SECONDS).max(0.0);
+    (0..CLIPS)
+        .map(|k| {
+            let (start_s, end_s) = fraction_times(max_start, k, CLIPS - 1, CLIP_SECONDS);
+            let first = (info.fps * start_s).ceil() as usize;
+            let end = ((info.fps * end_s).ceil() as usize).min(info.num_frames);
+            let last = end.saturating_sub(1).max(first);
+            ClipPlan {
+                start_s,
+                end_s,
+                decoded: (first, end),
+                frames: [first, last],
+            }
+        })
+        .collect()
+}
+
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> MediaError {
+    MediaError::Corrupt {
+        path: path.into(),
+        message: e.to_string(),
+    }
+}
+
+/// decord's view of the first video stream.
+pub fn decord_info(path: &Path) -> Result<DecordInfo, MediaError> {
+    init();
+    let mut ictx = format::input(path).map_err(|e| corrupt(path, e))?;
+    let stream = ictx
+        .streams()
+        .best(Type::Video)
+        .ok_or(MediaError::NoVideoStream { path: path.into() })?;
+    let index = stream.index();
+    let rate = stream.avg_frame_rate();
+    let fps = if rate.denominator() != 0 && rate.numerator() > 0 {
+        f64::from(rate)
+    } else {
+        f64::from(stream.rate())
+    };
+    let par = stream.parameters();
+    // SAFETY: the parameters belong to the open stream.
+    let (width, height) = unsafe {
+        (
+            (*par.as_ptr()).width as usize,
+            (*par.as_ptr()).height as usize,
+        )
+    };
+    let mut num_frames = usize::try_from(stream.frames()).unwrap_or(0);
+    if num_frames == 0 {
+        let mut packet = Packet::empty();
+        while packet.read(&mut ictx).is_ok() {
+            num_frames += usize::from(packet.stream() == index);
+        }
+    }
+    if num_frames == 0 || !(fps > 0.0) {
+        return Err(corrupt(path, "no video frames"));
+    }
+    Ok(DecordInfo {
+        fps,
+        num_frames,
+        width,
+        height,
+    })
+}
+
+/// An RGB24 frame, rows packed.
+#[derive(Debug, Clone)]
+pub struct RgbFrame {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+/// Decodes the frames at `indices` (decoder output order), converting only those to RGB24.
+/// Indices past the end get the last decoded frame, as decord does.
+pub fn decode_frames(
+    path: &Path,
+    indices: &[usize],
+    threads: usize,
+) -> Result<Vec<RgbFrame>, MediaError> {
+    init();
+    let mut ictx = format::input(path).map_err(|e| corrupt(path, e))?;
+    let stream = ictx
+        .streams()
+        .best(Type::Video)
+        .ok_or(MediaError::NoVideoStream { path: path.into() })?;
+    let index = stream.index();
+    let mut ctx = codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| corrupt(path, e))?;
+    ctx.set_threading(codec::threading::Config {
+        kind: codec::threading::Type::Frame,
+        count: threads,
+        ..Default::default()
+    });
+    let mut decoder = ctx.decoder().video().map_err(|e| corrupt(path, e))?;
+    let wanted_max = indices.iter().copied().max().unwrap_or(0);
+    let mut out: Vec<Option<RgbFrame>> = vec![None; indices.len()];
+    let mut scaler: Option<scaling::Context> = None;
+    let mut last: Option<frame::Video> = None;
+    let mut count = 0usize;
+    let mut decoded = frame::Video::empty();
+    let mut take = |f: &frame::Video,
+                    k: usize,
+                    scaler: &mut Option<scaling::Context>|
+     -> Result<(), MediaError> {
+        if indices.contains(&k) {
+            let rgb = to_rgb(f, scaler).map_err(|e| corrupt(path, e))?;
+            for (slot, _) in out.iter_mut().zip(indices).filter(|(_, &i)| i == k) {
+                *slot = Some(rgb.clone());
+            }
+        }
+        Ok(())
+    };
+    let mut packet = Packet::empty();
+    let mut eof = false;
+    while count <= wanted_max {
+        if !eof {
+            match packet.read(&mut ictx) {
+                Ok(()) if packet.stream() != index => continue,
+                Ok(()) => {
+                    // A damaged packet is skipped, as decoders (and decord) do.
+                    let _ = decoder.send_packet(&packet);
+                }
+                Err(ffmpeg_next::Error::Eof) => {
+                    eof = true;
+                    let _ = decoder.send_eof();
+                }
+                Err(e) => return Err(corrupt(path, e)),
+            }
+        }
+        let mut got_any = false;
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            got_any = true;
+            take(&decoded, count, &mut scaler)?;
+            count += 1;
+            last = Some(decoded.clone());
+        }
+        if eof && !got_any {
+            break;
+        }
+    }
+    let last = last.ok_or_else(|| corrupt(path, "no frame could be decoded"))?;
+    let last_rgb = to_rgb(&last, &mut scaler).map_err(|e| corrupt(path, e))?;
+    Ok(out
+        .into_iter()
+        .map(|f| f.unwrap_or_else(|| last_rgb.clone()))
+        .collect())
+}
+
+fn to_rgb(
+    f: &frame::Video,
+    scaler: &mut Option<scaling::Context>,
+) -> Result<RgbFrame, ffmpeg_next::Error> {
+    let (w, h) = (f.width(), f.height());
+    let fresh = scaler.as_ref().is_none_or(|s| {
+        s.input().format != f.format() || s.input().width != w || s.input().height != h
+    });
+    if fresh {
+        let mut ctx = scaling::Context::get(
+            f.format(),
+            w,
+            h,
+            Pixel::RGB24,
+            w,
+            h,
+            scaling::Flags::BICUBIC,
+        )?;
+        apply_frame_colorspace(&mut ctx, f);
+        *scaler = Some(ctx);
+    }
+    let mut rgb = frame::Video::empty();
+    scaler.as_mut().expect("scaler set").run(f, &mut rgb)?;
+    let (w, h) = (w as usize, h as usize);
+    let stride = rgb.stride(0);
+    let mut data = Vec::with_capacity(w * h * 3);
+    for row in rgb.data(0).chunks(stride).take(h) {
+        data.extend_from_slice(&row[..w * 3]);
+    }
+    Ok(RgbFrame {
+        width: w,
+        height: h,
+        data,
+    })
+}
+
+/// Uses the frame's tagged YUV matrix and range, as FFmpeg's `scale` filter does with its
+/// default `in_color_matrix=auto` (a bare swscale context would assume BT.601, limited range,
+/// and miss decord's bytes on BT.709-tagged phone videos).
+fn apply_frame_colorspace(ctx: &mut scaling::Context, f: &frame::Video) {
+    use ffmpeg_next::ffi;
+    // SAFETY: plain FFmpeg calls on a valid context and frame; the coefficient tables are
+    // static arrays owned by libswscale.
+    unsafe {
+        let frame = f.as_ptr();
+        let full_range = i32::from((*frame).color_range == ffi::AVColorRange::AVCOL_RANGE_JPEG);
+        let table = ffi::sws_getCoefficients((*frame).colorspace as i32);
+        let out_table = ffi::sws_getCoefficients(ffi::SWS_CS_DEFAULT as i32);
+        ffi::sws_setColorspaceDetails(
+            ctx.as_mut_ptr(),
+            table,
+            full_range,
+            out_table,
+            1,
+            0,
+            1 << 16,
+            1 << 16,
+        );
+    }
+}
+
+/// The output size of pytorchvideo's `ShortSideScale(224)`: `(height, width)`.
+pub fn short_side_size(height: usize, width: usize) -> (usize, usize) {
+    if width < height {
+        (
+            ((height as f64 / width as f64) * SIZE as f64).floor() as usize,
+            SIZE,
+        )
+    } else {
+        (
+            SIZE,
+            ((width as f64 / height as f64) * SIZE as f64).floor() as usize,
+        )
+    }
+}
+
+/// Source index and weights of torch's bilinear `interpolate(align_corners=False)` along one
+/// axis, computed in f32 as PyTorch's CPU kernel does.
+fn linear_taps(input: usize, output: usize) -> Vec<(usize, usize, f32, f32)> {
+    let scale = input as f32 / output as f32;
+    (0..output)
+        .map(|dst| {
+            let src = (scale * (dst as f32 + 0.5) - 0.5).max(0.0);
+            let i0 = src as usize;
+            let i1 = if i0 < input - 1 { i0 + 1 } else { i0 };
+            let l1 = src - i0 as f32;
+            (i0, i1, 1.0 - l1, l1)
+        })
+        .collect()
+}
+
+/// One frame → `[3, H', W']` floats: /255, bilinear resize (short side 224), CLIP normalise.
+pub fn resize_normalize(frame: &RgbFrame) -> (usize, usize, Vec<f32>) {
+    let (oh, ow) = short_side_size(frame.height, frame.width);
+    let ys = linear_taps(frame.height, oh);
+    let xs = linear_taps(frame.width, ow);
+    let mut out = vec![0f32; 3 * oh * ow];
+    let px =
+        |y: usize, x: usize, c: usize| f32::from(frame.data[(y * frame.width + x) * 3 + c]) / 255.0;
+    for c in 0..3 {
+        let plane = &mut out[c * oh * ow..(c + 1) * oh * ow];
+        for (oy, &(y0, y1, wy0, wy1)) in ys.iter().enumerate() {
+            for (ox, &(x0, x1, wx0, wx1)) in xs.iter().enumerate() {
+                let top = wx0 * px(y0, x0, c) + wx1 * px(y0, x1, c);
+                let bottom = wx0 * px(y1, x0, c) + wx1 * px(y1, x1, c);
+                let v = wy0 * top + wy1 * bottom;
+                plane[oy * ow + ox] = (v - MEAN[c]) / STD[c];
+            }
+        }
+    }
+    (oh, ow, out)
+}
+
+/// Offsets `(y, x)` of pytorchvideo's `uniform_crop` for crop 0, 1, 2.
+pub fn crop_offsets(height: usize, width: usize) -> [(usize, usize); CROPS] {
+    let centre_y = (height - SIZE).div_ceil(2);
+    let centre_x = (width - SIZE).div_ceil(2);
+    if height > width {
+        [
+            (0, centre_x),
+            (centre_y, centre_x),
+            (height - SIZE, centre_x),
+        ]
+    } else {
+        [
+            (centre_y, 0),
+            (centre_y, centre_x),
+            (centre_y, width - SIZE),
+        ]
+    }
+}
+
+/// The model input of one video and how it was sampled.
+pub struct VideoInput {
+    pub info: DecordInfo,
+    pub plan: Vec<ClipPlan>,
+    /// `[15, 3, 2, 224, 224]`, row-major.
+    pub tensor: Vec<f32>,
+}
+
+/// Decodes and preprocesses one video file.
+pub fn load_video(path: &Path, threads: usize) -> Result<VideoInput, MediaError> {
+    let info = decord_info(path)?;
+    let plan = clip_plan(&info);
+    let indices: Vec<usize> = plan.iter().flat_map(|c| c.frames).collect();
+    let frames = decode_frames(path, &indices, threads)?;
+    let mut tensor = vec![0f32; VIDEO_INPUT_LEN];
+    let plane = SIZE * SIZE;
+    for (clip, pair) in frames.chunks(FRAMES_PER_CLIP).enumerate() {
+        for (t, frame) in pair.iter().enumerate() {
+            let (h, w, scaled) = resize_normalize(frame);
+            for (crop, (y0, x0)) in crop_offsets(h, w).into_iter().enumerate() {
+                let view = clip * CROPS + crop;
+                for c in 0..3 {
+                    let dst = ((view * 3 + c) * FRAMES_PER_CLIP + t) * plane;
+                    for y in 0..SIZE {
+                        let src = c * h * w + (y0 + y) * w + x0;
+                        tensor[dst + y * SIZE..dst + (y + 1) * SIZE]
+                            .copy_from_slice(&scaled[src..src + SIZE]);
+                    }
+                }
+            }
+        }
+    }
+    Ok(VideoInput { info, plan, tensor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_round_once() {
+        // bigbuckbunny: d = 5.28, max start 3.2800000000000002, clips at k/4 of it.
+        let m = 5.28f64 - 2.0;
+        let starts: Vec<f64> = (0..5).map(|k| fraction_times(m, k, 4, 2.0).0).collect();
+        assert_eq!(
+            starts,
+            vec![
+                0.0,
+                0.8200000000000001,
+                1.6400000000000001,
+                2.46,
+                3.2800000000000002
+            ]
+        );
+        assert_eq!(fraction_times(m, 1, 4, 2.0).1, 2.8200000000000003);
+    }
+
+    #[test]
+    fn crops_and_sizes() {
+        assert_eq!(short_side_size(720, 1280), (224, 398));
+        assert_eq!(short_side_size(1280, 720), (398, 224));
+        assert_eq!(crop_offsets(224, 398), [(0, 0), (0, 87), (0, 174)]);
+    }
+}
