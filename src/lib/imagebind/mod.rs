@@ -3,8 +3,10 @@
 //! embeddings computed by omega match what SN24 validators recompute.
 //!
 //! * [`clean`], [`bpe`], [`chunk`]: text (cleaning, CLIP BPE, OMEGA's v2 chunking).
+//! * [`audio`]: decoding, resampling, clip sampling, Kaldi fbank.
 //! * [`video`]: clip sampling, decoding, resizing, normalising, cropping.
 
+pub mod audio;
 pub mod bpe;
 pub mod chunk;
 pub mod clean;

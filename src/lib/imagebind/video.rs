@@ -78,7 +78,7 @@ pub(crate) fn fraction_times(m: f64, k: usize, d: usize, c: f64) -> (f64, f64) {
 }
 
 /// `x = mantissa · 2^exp` with an integer mantissa.
-fn decompose(x: f64) -> (i64, i32) {
+pub(crate) fn decompose(x: f64) -> (i64, i32) {
     if x == 0.0 {
         return (0, 0);
     }
