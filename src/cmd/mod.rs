@@ -2,6 +2,7 @@
 //! the library; nothing else.
 
 mod clip;
+mod embed;
 mod schema;
 mod search;
 mod show;
@@ -49,6 +50,7 @@ pub struct Global {
 enum Command {
     Search(search::Args),
     Clip(clip::Args),
+    Embed(embed::Args),
     Show(show::Args),
     Schema(schema::Args),
 }
@@ -57,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Search(args) => search::run(args, &cli.global),
         Command::Clip(args) => clip::run(args, &cli.global),
+        Command::Embed(args) => embed::run(args, &cli.global),
         Command::Show(args) => show::run(args),
         Command::Schema(args) => schema::run(args),
     }

@@ -9,10 +9,12 @@
 //! * [`outcome`], [`report`], [`progress`], [`fsutil`]: per-row outcomes, summaries,
 //!   progress bars, atomic writes.
 
+pub mod embed;
 pub mod fsutil;
 pub mod imagebind;
 pub mod ingest;
 pub mod media;
+pub mod model;
 pub mod outcome;
 pub mod progress;
 pub mod report;

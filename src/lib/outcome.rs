@@ -42,6 +42,13 @@ pub enum ErrorClass {
     InvalidInput,
     /// A search that failed as a whole.
     SearchFailed,
+    /// The description is empty: nothing to embed (the original crashes).
+    EmptyDescription,
+    /// `--strict-reference`: the live validators' pipeline fails on this file (non-AAC or
+    /// missing audio, no video stream).
+    ReferenceIncompatible,
+    /// The model failed on this row.
+    ModelError,
     /// Anything else; `error` holds the message.
     Other,
 }
@@ -58,7 +65,7 @@ impl Status {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 13] = [
+    pub const ALL: [ErrorClass; 16] = [
         ErrorClass::BotCheck,
         ErrorClass::RateLimited,
         ErrorClass::Forbidden,
@@ -71,6 +78,9 @@ impl ErrorClass {
         ErrorClass::TooShort,
         ErrorClass::InvalidInput,
         ErrorClass::SearchFailed,
+        ErrorClass::EmptyDescription,
+        ErrorClass::ReferenceIncompatible,
+        ErrorClass::ModelError,
         ErrorClass::Other,
     ];
     pub fn as_str(self) -> &'static str {
@@ -87,6 +97,9 @@ impl ErrorClass {
             ErrorClass::TooShort => "too_short",
             ErrorClass::InvalidInput => "invalid_input",
             ErrorClass::SearchFailed => "search_failed",
+            ErrorClass::EmptyDescription => "empty_description",
+            ErrorClass::ReferenceIncompatible => "reference_incompatible",
+            ErrorClass::ModelError => "model_error",
             ErrorClass::Other => "other",
         }
     }

@@ -198,3 +198,77 @@ macro_rules! named_cell {
 
 named_cell!(Status);
 named_cell!(ErrorClass);
+
+/// Embedding columns: `FixedSizeList<Float32, 1024>`, null where a row has none. Lists of
+/// other flavours (pyarrow's `list<float>`) are read too, checking every row's length.
+impl Cell for Option<Vec<f32>> {
+    fn data_type() -> DataType {
+        DataType::FixedSizeList(
+            Arc::new(arrow_schema::Field::new("item", DataType::Float32, false)),
+            EMBEDDING_DIM as i32,
+        )
+    }
+    fn nullable() -> bool {
+        true
+    }
+    fn accepts(found: &DataType) -> bool {
+        match found {
+            DataType::FixedSizeList(f, n) => {
+                *n as usize == EMBEDDING_DIM && *f.data_type() == DataType::Float32
+            }
+            DataType::List(f) | DataType::LargeList(f) => *f.data_type() == DataType::Float32,
+            _ => false,
+        }
+    }
+    fn to_array(values: Vec<Self>) -> ArrayRef {
+        let nulls: Vec<bool> = values.iter().map(Option::is_some).collect();
+        let flat: Vec<f32> = values
+            .iter()
+            .flat_map(|v| {
+                v.as_deref()
+                    .unwrap_or(&[0.0; EMBEDDING_DIM])
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        let field = Arc::new(arrow_schema::Field::new("item", DataType::Float32, false));
+        let array = arrow_array::FixedSizeListArray::try_new(
+            field,
+            EMBEDDING_DIM as i32,
+            Arc::new(arrow_array::Float32Array::from(flat)),
+            Some(arrow_buffer::NullBuffer::from(nulls)),
+        )
+        .expect("every embedding has EMBEDDING_DIM values");
+        Arc::new(array)
+    }
+    fn from_array(array: &dyn Array) -> Result<Vec<Self>, (usize, String)> {
+        let row = |i: usize, values: ArrayRef| -> Result<Option<Vec<f32>>, (usize, String)> {
+            let v = values.as_primitive::<arrow_array::types::Float32Type>();
+            if v.len() != EMBEDDING_DIM {
+                return Err((
+                    i,
+                    format!("embedding has {} values, expected {EMBEDDING_DIM}", v.len()),
+                ));
+            }
+            if v.null_count() > 0 {
+                return Err((i, "embedding holds nulls".into()));
+            }
+            Ok(Some(v.values().to_vec()))
+        };
+        (0..array.len())
+            .map(|i| {
+                if array.is_null(i) {
+                    return Ok(None);
+                }
+                match array.data_type() {
+                    DataType::FixedSizeList(..) => row(i, array.as_fixed_size_list().value(i)),
+                    DataType::List(_) => row(i, array.as_list::<i32>().value(i)),
+                    _ => row(i, array.as_list::<i64>().value(i)),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Width of every embedding column.
+pub const EMBEDDING_DIM: usize = 1024;

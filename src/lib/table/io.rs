@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, Cursor, Read};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_ipc::reader::StreamReader;
@@ -50,40 +51,78 @@ pub struct TableWriter<T: Table> {
     rows: usize,
 }
 
-impl<T: Table> TableWriter<T> {
-    pub fn create(path: &str) -> Result<Self, TableError> {
-        let schema = T::schema();
-        let shown = PathBuf::from(if path == "-" { "<stdout>" } else { path });
-        let io_err = |e: std::io::Error| TableError::Io {
+fn open_sink(path: &str, schema: &arrow_schema::SchemaRef) -> Result<(Sink, PathBuf), TableError> {
+    let shown = PathBuf::from(if path == "-" { "<stdout>" } else { path });
+    let fmt_err = |e: &dyn std::fmt::Display| TableError::Format {
+        path: shown.clone(),
+        message: e.to_string(),
+    };
+    let sink = if path == "-" {
+        Sink::Ipc(StreamWriter::try_new(std::io::stdout(), schema).map_err(|e| fmt_err(&e))?)
+    } else {
+        let file = AtomicFile::create(Path::new(path)).map_err(|e| TableError::Io {
             path: shown.clone(),
             source: e,
+        })?;
+        let kv = schema
+            .metadata()
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid zstd level"),
+            ))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(64 * BATCH_ROWS))
+            .set_key_value_metadata(Some(kv))
+            .build();
+        Sink::Parquet(
+            ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| fmt_err(&e))?,
+        )
+    };
+    Ok((sink, shown))
+}
+
+impl Sink {
+    fn write(&mut self, batch: &RecordBatch, path: &Path) -> Result<(), TableError> {
+        let res = match self {
+            Sink::Parquet(w) => w.write(batch).map_err(|e| e.to_string()),
+            Sink::Ipc(w) => w
+                .write(batch)
+                .and_then(|_| w.flush())
+                .map_err(|e| e.to_string()),
         };
-        let fmt_err = |e: &dyn std::fmt::Display| TableError::Format {
-            path: shown.clone(),
-            message: e.to_string(),
+        res.map_err(|message| TableError::Format {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    fn finish(self, path: &Path) -> Result<(), TableError> {
+        let fmt_err = |message: String| TableError::Format {
+            path: path.to_path_buf(),
+            message,
         };
-        let sink = if path == "-" {
-            Sink::Ipc(StreamWriter::try_new(std::io::stdout(), &schema).map_err(|e| fmt_err(&e))?)
-        } else {
-            let file = AtomicFile::create(Path::new(path)).map_err(io_err)?;
-            let kv = schema
-                .metadata()
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-                .collect();
-            let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(
-                    ZstdLevel::try_new(3).expect("valid zstd level"),
-                ))
-                .set_statistics_enabled(EnabledStatistics::Page)
-                .set_max_row_group_row_count(Some(64 * BATCH_ROWS))
-                .set_key_value_metadata(Some(kv))
-                .build();
-            Sink::Parquet(ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| fmt_err(&e))?)
-        };
+        match self {
+            Sink::Parquet(w) => {
+                let file = w.into_inner().map_err(|e| fmt_err(e.to_string()))?;
+                file.commit().map_err(|e| TableError::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
+            }
+            Sink::Ipc(mut w) => w.finish().map_err(|e| fmt_err(e.to_string())),
+        }
+    }
+}
+
+impl<T: Table> TableWriter<T> {
+    pub fn create(path: &str) -> Result<Self, TableError> {
+        let (sink, path) = open_sink(path, &T::schema())?;
         Ok(TableWriter {
             sink,
-            path: shown,
+            path,
             pending: Vec::new(),
             rows: 0,
         })
@@ -115,37 +154,71 @@ impl<T: Table> TableWriter<T> {
             })?;
         self.rows += self.pending.len();
         self.pending.clear();
-        let res = match &mut self.sink {
-            Sink::Parquet(w) => w.write(&batch).map_err(|e| e.to_string()),
-            Sink::Ipc(w) => w
-                .write(&batch)
-                .and_then(|_| w.flush())
-                .map_err(|e| e.to_string()),
-        };
-        res.map_err(|message| TableError::Format {
-            path: self.path.clone(),
-            message,
-        })
+        self.sink.write(&batch, &self.path)
     }
 
     /// Writes what is buffered, closes the file and moves it into place. Returns the row count.
     pub fn finish(mut self) -> Result<usize, TableError> {
         self.flush()?;
-        let path = self.path.clone();
-        let fmt_err = |message: String| TableError::Format {
-            path: path.clone(),
-            message,
-        };
-        match self.sink {
-            Sink::Parquet(w) => {
-                let file = w.into_inner().map_err(|e| fmt_err(e.to_string()))?;
-                file.commit().map_err(|e| TableError::Io {
-                    path: path.clone(),
-                    source: e,
-                })?;
-            }
-            Sink::Ipc(mut w) => w.finish().map_err(|e| fmt_err(e.to_string()))?,
-        }
+        self.sink.finish(&self.path)?;
+        Ok(self.rows)
+    }
+}
+
+/// Writes an input table's columns followed by the columns of `E`, batch by batch: a stage
+/// that adds columns (e.g. `embed`) keeps everything upstream stages wrote. Input columns
+/// that `E` also declares (the outcome columns) are replaced by `E`'s.
+pub struct ExtendingWriter<E: Table> {
+    sink: Sink,
+    path: PathBuf,
+    schema: arrow_schema::SchemaRef,
+    keep: Vec<usize>,
+    rows: usize,
+    _e: PhantomData<E>,
+}
+
+impl<E: Table> ExtendingWriter<E> {
+    pub fn create(path: &str, input: &arrow_schema::Schema) -> Result<Self, TableError> {
+        let own = E::schema();
+        let replaced: Vec<&str> = own.fields().iter().map(|f| f.name().as_str()).collect();
+        let keep: Vec<usize> = (0..input.fields().len())
+            .filter(|&i| !replaced.contains(&input.field(i).name().as_str()))
+            .collect();
+        let mut fields: Vec<arrow_schema::FieldRef> =
+            keep.iter().map(|&i| input.fields()[i].clone()).collect();
+        fields.extend(own.fields().iter().cloned());
+        let schema = Arc::new(arrow_schema::Schema::new_with_metadata(
+            fields,
+            own.metadata().clone(),
+        ));
+        let (sink, path) = open_sink(path, &schema)?;
+        Ok(ExtendingWriter {
+            sink,
+            path,
+            schema,
+            keep,
+            rows: 0,
+            _e: PhantomData,
+        })
+    }
+
+    /// Writes `input` (a batch of the input table) extended with `rows` (one per input row).
+    pub fn write(&mut self, input: &RecordBatch, rows: &[E]) -> Result<(), TableError> {
+        assert_eq!(input.num_rows(), rows.len(), "one added row per input row");
+        let mut columns: Vec<arrow_array::ArrayRef> =
+            self.keep.iter().map(|&i| input.column(i).clone()).collect();
+        columns.extend(E::to_arrays(rows));
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| TableError::Format {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+        self.rows += rows.len();
+        self.sink.write(&batch, &self.path)
+    }
+
+    pub fn finish(self) -> Result<usize, TableError> {
+        self.sink.finish(&self.path)?;
         Ok(self.rows)
     }
 }
@@ -155,6 +228,7 @@ pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send
 /// Reads a table batch by batch, checking the schema on open and every value on the way.
 pub struct TableReader<T: Table> {
     batches: BatchIter,
+    schema: arrow_schema::SchemaRef,
     positions: Vec<usize>,
     path: PathBuf,
     rows_read: usize,
@@ -246,6 +320,7 @@ impl<T: Table> TableReader<T> {
         let positions = column_positions::<T>(&raw.schema, &raw.path)?;
         Ok(TableReader {
             batches: raw.batches,
+            schema: raw.schema,
             positions,
             path: raw.path,
             rows_read: 0,
@@ -254,8 +329,18 @@ impl<T: Table> TableReader<T> {
         })
     }
 
+    /// The schema of the file (all its columns, not only `T`'s).
+    pub fn schema(&self) -> &arrow_schema::SchemaRef {
+        &self.schema
+    }
+
     /// The next batch of rows, or `None` at the end.
     pub fn next_rows(&mut self) -> Option<Result<Vec<T>, TableError>> {
+        self.next_batch().map(|r| r.map(|(_, rows)| rows))
+    }
+
+    /// The next raw batch (every column) with its rows as `T`.
+    pub fn next_batch(&mut self) -> Option<Result<(RecordBatch, Vec<T>), TableError>> {
         let batch = match self.batches.next()? {
             Ok(b) => b,
             Err(message) => {
@@ -272,14 +357,13 @@ impl<T: Table> TableReader<T> {
             .collect();
         let offset = self.rows_read;
         self.rows_read += batch.num_rows();
-        Some(
-            T::from_arrays(&arrays).map_err(|(column, row, message)| TableError::BadValue {
-                path: self.path.clone(),
-                row: offset + row,
-                column,
-                message,
-            }),
-        )
+        let rows = T::from_arrays(&arrays).map_err(|(column, row, message)| TableError::BadValue {
+            path: self.path.clone(),
+            row: offset + row,
+            column,
+            message,
+        });
+        Some(rows.map(|rows| (batch, rows)))
     }
 }
 

@@ -12,14 +12,17 @@ mod show;
 
 pub mod candidates;
 pub mod clips;
+pub mod embeddings;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema};
 
-pub use cell::Cell;
-pub use io::{open_raw, read_all, RawTable, StreamFormat, TableReader, TableWriter};
+pub use cell::{Cell, EMBEDDING_DIM};
+pub use io::{
+    open_raw, read_all, ExtendingWriter, RawTable, StreamFormat, TableReader, TableWriter,
+};
 pub use show::{cell_text, render};
 
 /// Key-value metadata keys stored in every file omega writes.
@@ -203,5 +206,13 @@ pub fn all_markdown() -> Vec<(&'static str, String)> {
             markdown::<candidates::CandidateRow>(),
         ),
         (clips::ClipRow::NAME, markdown::<clips::ClipRow>()),
+        (
+            embeddings::EmbedColumns::NAME,
+            markdown::<embeddings::EmbedColumns>(),
+        ),
+        (
+            embeddings::TextEmbeddingRow::NAME,
+            markdown::<embeddings::TextEmbeddingRow>(),
+        ),
     ]
 }

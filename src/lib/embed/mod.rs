@@ -1,0 +1,345 @@
+//! Embedding media and text with ImageBind: the `embed` stage and the functions the miner
+//! (one answer of 8 clips), the validator (one re-downloaded clip) and the scorer (query
+//! texts) call. Preprocessing runs on all cores (rayon) while the model runs the previous
+//! batch; each encoder runs once per batch; rows keep their input order.
+
+pub mod npy;
+mod stage;
+
+pub use stage::{embed_table, embed_text_table, EmbedTextError};
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::imagebind::audio::{self, AudioError};
+use crate::imagebind::bpe::{ClipBpe, Truncation, CONTEXT};
+use crate::imagebind::chunk::{description_chunks, unique_token_count};
+use crate::imagebind::video;
+use crate::media::MediaError;
+use crate::model::{Embedding, Encoders, ImageBind, ModelError, DIM};
+use crate::outcome::{ErrorClass, Outcome};
+
+/// Version of omega's preprocessing; it changes whenever model inputs would change.
+pub const PREPROCESS_VERSION: &str =
+    "imagebind-ref-1 (decord 0.6 / pytorchvideo 23bf970 / torchaudio 2.5.1 semantics)";
+
+/// How to embed.
+#[derive(Debug, Clone)]
+pub struct EmbedOptions {
+    /// Videos per model call.
+    pub batch: usize,
+    /// Fail rows exactly where OMEGA's live validator pipeline fails (non-AAC or no audio).
+    pub strict_reference: bool,
+    pub truncation: Truncation,
+    /// Decoder threads per video (frame threading).
+    pub decode_threads: usize,
+    /// Write each row's model inputs as `.npy` files here.
+    pub dump_inputs: Option<PathBuf>,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        EmbedOptions {
+            batch: 8,
+            strict_reference: false,
+            truncation: Truncation::Fork,
+            decode_threads: 1,
+            dump_inputs: None,
+        }
+    }
+}
+
+/// One media file with its description.
+#[derive(Debug, Clone)]
+pub struct MediaItem {
+    pub id: String,
+    pub path: PathBuf,
+    pub description: String,
+}
+
+type Failure = (ErrorClass, String);
+
+/// A row's model inputs, made on a worker thread.
+pub struct Prepared {
+    video: Result<Vec<f32>, Failure>,
+    audio: Result<(Vec<f32>, String), Failure>,
+    /// Token ids of each description chunk.
+    chunks: Vec<Vec<i64>>,
+    unique_tokens: usize,
+}
+
+/// What embedding one row gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedded {
+    pub video: Option<Embedding>,
+    pub audio: Option<Embedding>,
+    pub description: Option<Embedding>,
+    pub text_chunks: usize,
+    pub unique_token_count: usize,
+    pub audio_codec: Option<String>,
+    pub outcome: Outcome,
+}
+
+fn media_failure(e: MediaError) -> Failure {
+    (e.class(), e.to_string())
+}
+
+/// Decodes and preprocesses one item (CPU work; call from worker threads).
+pub fn prepare(item: &MediaItem, bpe: &ClipBpe, opts: &EmbedOptions) -> Prepared {
+    let video = video::load_video(&item.path, opts.decode_threads)
+        .map(|v| v.tensor)
+        .map_err(media_failure);
+    let audio = match audio::load_audio(&item.path) {
+        Ok(a) if opts.strict_reference && a.codec != "aac" => Err((
+            ErrorClass::ReferenceIncompatible,
+            format!("{}: audio codec {}: OMEGA copies the audio track to .aac with `ffmpeg -acodec copy`, which fails for non-AAC audio", item.path.display(), a.codec),
+        )),
+        Ok(a) => Ok((a.tensor, a.codec)),
+        Err(AudioError::NoAudioStream(p)) if opts.strict_reference => {
+            Err((ErrorClass::ReferenceIncompatible, format!("{p}: no audio stream: OMEGA's audio copy to .aac fails")))
+        }
+        Err(AudioError::NoAudioStream(p)) => Err((ErrorClass::NoAudioStream, format!("{p}: no audio stream"))),
+        Err(AudioError::Media(e)) => Err(media_failure(e)),
+    };
+    let chunks = description_chunks(bpe, &item.description)
+        .iter()
+        .map(|c| {
+            bpe.tokenize(c, CONTEXT, opts.truncation)
+                .into_iter()
+                .map(i64::from)
+                .collect()
+        })
+        .collect();
+    let prepared = Prepared {
+        video,
+        audio,
+        chunks,
+        unique_tokens: unique_token_count(bpe, &item.description),
+    };
+    if let Some(dir) = &opts.dump_inputs {
+        if let Err(e) = dump(dir, &item.id, &prepared) {
+            tracing::warn!("--dump-inputs {}: {e}", dir.display());
+        }
+    }
+    prepared
+}
+
+fn dump(dir: &Path, id: &str, p: &Prepared) -> std::io::Result<()> {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = &p.video {
+        npy::write_npy(
+            &dir.join(format!("{safe}.vision.npy")),
+            &[
+                video::VIEWS,
+                3,
+                video::FRAMES_PER_CLIP,
+                video::SIZE,
+                video::SIZE,
+            ],
+            v,
+        )?;
+    }
+    if let Ok((a, _)) = &p.audio {
+        npy::write_npy(
+            &dir.join(format!("{safe}.audio.npy")),
+            &[audio::CLIPS, 1, audio::MEL_BINS, audio::TARGET_FRAMES],
+            a,
+        )?;
+    }
+    let flat: Vec<i64> = p.chunks.iter().flatten().copied().collect();
+    npy::write_npy(
+        &dir.join(format!("{safe}.text.npy")),
+        &[p.chunks.len(), CONTEXT],
+        &flat,
+    )
+}
+
+/// Runs `run` over `items`, halving the batch after an out-of-memory error (a GPU that is
+/// short of memory slows down instead of killing the run).
+fn in_batches<T>(
+    items: &[T],
+    run: &mut dyn FnMut(&[T]) -> Result<Vec<Embedding>, ModelError>,
+) -> Result<Vec<Embedding>, ModelError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    match run(items) {
+        Err(ModelError::OutOfMemory(msg)) if items.len() > 1 => {
+            tracing::warn!(
+                "out of memory with a batch of {}: retrying in halves ({msg})",
+                items.len()
+            );
+            let (a, b) = items.split_at(items.len() / 2);
+            let mut out = in_batches(a, run)?;
+            out.extend(in_batches(b, run)?);
+            Ok(out)
+        }
+        other => other,
+    }
+}
+
+fn mean(rows: &[Embedding]) -> Embedding {
+    let mut m = vec![0f32; DIM];
+    for r in rows {
+        m.iter_mut().zip(r).for_each(|(a, b)| *a += b);
+    }
+    m.iter_mut().for_each(|a| *a /= rows.len() as f32);
+    m
+}
+
+/// Embeds prepared rows: one vision, one audio and one text call for the whole batch.
+pub fn embed_prepared(model: &mut Encoders, batch: &[Prepared]) -> Vec<Embedded> {
+    let videos: Vec<&[f32]> = batch
+        .iter()
+        .filter_map(|p| p.video.as_deref().ok())
+        .collect();
+    let audios: Vec<&[f32]> = batch
+        .iter()
+        .filter_map(|p| p.audio.as_ref().ok().map(|a| &a.0[..]))
+        .collect();
+    let texts: Vec<&[i64]> = batch
+        .iter()
+        .flat_map(|p| p.chunks.iter().map(Vec::as_slice))
+        .collect();
+    let video_shape = [
+        video::VIEWS,
+        3,
+        video::FRAMES_PER_CLIP,
+        video::SIZE,
+        video::SIZE,
+    ];
+    let audio_shape = [audio::CLIPS, 1, audio::MEL_BINS, audio::TARGET_FRAMES];
+    let stack_f32 = |rows: &[&[f32]]| rows.concat();
+    let v = in_batches(&videos, &mut |rows| {
+        let shape: Vec<usize> = std::iter::once(rows.len()).chain(video_shape).collect();
+        model.vision.run_f32(&shape, &stack_f32(rows))
+    });
+    let a = in_batches(&audios, &mut |rows| {
+        let shape: Vec<usize> = std::iter::once(rows.len()).chain(audio_shape).collect();
+        model.audio.run_f32(&shape, &stack_f32(rows))
+    });
+    let t = in_batches(&texts, &mut |rows| {
+        model.text.run_i64(&[rows.len(), CONTEXT], &rows.concat())
+    });
+    assemble(batch, v, a, t)
+}
+
+/// Hands each row its embeddings and decides its outcome.
+fn assemble(
+    batch: &[Prepared],
+    v: Result<Vec<Embedding>, ModelError>,
+    a: Result<Vec<Embedding>, ModelError>,
+    t: Result<Vec<Embedding>, ModelError>,
+) -> Vec<Embedded> {
+    let model_failure = [&v, &a, &t]
+        .iter()
+        .find_map(|r| r.as_ref().err().map(|e| e.to_string()));
+    let (mut v, mut a, mut t) = (
+        v.unwrap_or_default().into_iter(),
+        a.unwrap_or_default().into_iter(),
+        t.unwrap_or_default().into_iter(),
+    );
+    batch
+        .iter()
+        .map(|p| {
+            let video = p.video.is_ok().then(|| v.next()).flatten();
+            let audio = p.audio.is_ok().then(|| a.next()).flatten();
+            let chunk_embs: Vec<Embedding> = p.chunks.iter().filter_map(|_| t.next()).collect();
+            let description = (!chunk_embs.is_empty() && chunk_embs.len() == p.chunks.len())
+                .then(|| mean(&chunk_embs));
+            let failure = match (&p.video, &p.audio, &model_failure) {
+                (_, _, Some(msg)) => Some((ErrorClass::ModelError, msg.clone())),
+                (Err(f), _, _) | (_, Err(f), _) => Some(f.clone()),
+                _ if p.chunks.is_empty() => Some((
+                    ErrorClass::EmptyDescription,
+                    "the description is empty".into(),
+                )),
+                _ => None,
+            };
+            Embedded {
+                video,
+                audio,
+                description,
+                text_chunks: p.chunks.len(),
+                unique_token_count: p.unique_tokens,
+                audio_codec: p.audio.as_ref().ok().map(|a| a.1.clone()),
+                outcome: failure.map_or_else(Outcome::ok, |(c, m)| Outcome::failed(c, m)),
+            }
+        })
+        .collect()
+}
+
+/// Embeds a few items at once, preprocessing them in parallel: one miner answer (8 clips),
+/// or the validator's one re-downloaded clip.
+pub fn embed_items(
+    model: &mut ImageBind,
+    items: &[MediaItem],
+    opts: &EmbedOptions,
+) -> Vec<Embedded> {
+    let bpe = &model.bpe;
+    let prepared: Vec<Prepared> = items
+        .par_iter()
+        .map(|item| prepare(item, bpe, opts))
+        .collect();
+    prepared
+        .chunks(opts.batch.max(1))
+        .flat_map(|chunk| embed_prepared(&mut model.encoders, chunk))
+        .collect()
+}
+
+/// Embeds texts as descriptions are embedded (OMEGA v2 chunks, mean): query and topic
+/// embeddings for scoring. `Err` for an empty text.
+pub fn embed_texts(
+    model: &mut ImageBind,
+    texts: &[String],
+    truncation: Truncation,
+) -> Result<Vec<Option<Embedding>>, ModelError> {
+    let chunks: Vec<Vec<Vec<i64>>> = texts
+        .iter()
+        .map(|t| {
+            description_chunks(&model.bpe, t)
+                .iter()
+                .map(|c| {
+                    model
+                        .bpe
+                        .tokenize(c, CONTEXT, truncation)
+                        .into_iter()
+                        .map(i64::from)
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let flat: Vec<&[i64]> = chunks.iter().flatten().map(Vec::as_slice).collect();
+    let text = &mut model.encoders.text;
+    let embs = in_batches(&flat, &mut |rows| {
+        text.run_i64(&[rows.len(), CONTEXT], &rows.concat())
+    })?;
+    let mut it = embs.into_iter();
+    Ok(chunks
+        .iter()
+        .map(|c| (!c.is_empty()).then(|| mean(&it.by_ref().take(c.len()).collect::<Vec<_>>())))
+        .collect())
+}
+
+/// Cosine similarity of two embeddings.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    (dot / (na * nb).max(1e-30)) as f32
+}
