@@ -195,3 +195,43 @@ fn audio_only_file_has_no_video_stream() {
         "{err}"
     );
 }
+
+#[test]
+fn seeking_decode_gives_the_sequential_frames() {
+    use omega::imagebind::video::{decode_seeking, decode_sequential};
+    let mut seeked = Vec::new();
+    for name in FILES {
+        let path = common::media(name);
+        let info = decord_info(&path).unwrap();
+        let indices: Vec<usize> = clip_plan(&info).iter().flat_map(|c| c.frames).collect();
+        let sequential = decode_sequential(&path, &indices, 1).unwrap();
+        if let Some(frames) = decode_seeking(&path, &indices, 1).unwrap() {
+            seeked.push(*name);
+            for (k, (a, b)) in frames.iter().zip(&sequential).enumerate() {
+                assert!(
+                    a.data == b.data,
+                    "{name}: frame {} differs between seeking and sequential decoding",
+                    indices[k]
+                );
+            }
+        }
+    }
+    eprintln!("decoded by seeking: {seeked:?}");
+    // cockatoo.mp4 sends parameter sets in-band: decoding from its later IDR frames reports
+    // errors, so it must fall back to sequential decoding.
+    assert!(
+        !seeked.contains(&"cockatoo.mp4"),
+        "cockatoo.mp4 cannot be decoded from a seek"
+    );
+    for name in [
+        "bigbuckbunny.mp4",
+        "movie-hello.mp4",
+        "oa4_launch.webm",
+        "bbb_vp9_opus.webm",
+    ] {
+        assert!(
+            seeked.contains(&name),
+            "{name} should be decoded by seeking"
+        );
+    }
+}

@@ -87,10 +87,16 @@ fn media_failure(e: MediaError) -> Failure {
 
 /// Decodes and preprocesses one item (CPU work; call from worker threads).
 pub fn prepare(item: &MediaItem, bpe: &ClipBpe, opts: &EmbedOptions) -> Prepared {
-    let video = video::load_video(&item.path, opts.decode_threads)
-        .map(|v| v.tensor)
-        .map_err(media_failure);
-    let audio = match audio::load_audio(&item.path) {
+    // Video and audio decode independently: on their own cores when some are free.
+    let (video, audio) = rayon::join(
+        || {
+            video::load_video(&item.path, opts.decode_threads)
+                .map(|v| v.tensor)
+                .map_err(media_failure)
+        },
+        || audio::load_audio(&item.path),
+    );
+    let audio = match audio {
         Ok(a) if opts.strict_reference && a.codec != "aac" => Err((
             ErrorClass::ReferenceIncompatible,
             format!("{}: audio codec {}: OMEGA copies the audio track to .aac with `ffmpeg -acodec copy`, which fails for non-AAC audio", item.path.display(), a.codec),

@@ -136,6 +136,26 @@ fn append_frame(f: &frame::Audio, channels: &mut Vec<Vec<f32>>) {
             _ => f64::from_ne_bytes(b[..8].try_into().unwrap()) as f32,
         }
     };
+    if format == 4 {
+        // Float samples, what AAC, Vorbis, Opus and MP3 decoders output: copy straight.
+        let floats = |plane: usize| -> Vec<f32> {
+            f.data(plane)
+                .chunks_exact(4)
+                .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        };
+        if planar {
+            for (c, out) in channels.iter_mut().enumerate().take(n_ch) {
+                out.extend_from_slice(&floats(c)[..n]);
+            }
+        } else {
+            let all = floats(0);
+            for (c, out) in channels.iter_mut().enumerate().take(n_ch) {
+                out.extend(all[..n * n_ch].iter().skip(c).step_by(n_ch));
+            }
+        }
+        return;
+    }
     for (c, out) in channels.iter_mut().enumerate().take(n_ch) {
         if planar {
             let data = f.data(c);
@@ -358,22 +378,30 @@ pub fn audio_input(audio: &DecodedAudio) -> AudioInput {
         r.output_len(audio.channels[0].len())
     });
     let ranges = clip_ranges(total);
-    // Only the samples the clips cover are resampled, into one shared buffer, so that the
-    // in-place mean subtraction of one clip is seen by the clips that overlap it.
-    let lo = ranges.iter().map(|r| r.0).min().unwrap_or(0);
-    let hi = ranges.iter().map(|r| r.1).max().unwrap_or(0);
-    let mut buffer: Vec<Vec<f32>> = audio
-        .channels
-        .iter()
-        .map(|ch| match &resampler {
-            Some(r) => r.resample_range(ch, lo, hi),
-            None => ch[lo..hi].to_vec(),
+    // Only the samples the clips cover are resampled. Overlapping clips share one buffer, so
+    // that the in-place mean subtraction of one clip is seen by the clips that overlap it.
+    let mut segments: Vec<(usize, Vec<Vec<f32>>)> = merge_ranges(&ranges)
+        .into_iter()
+        .map(|(lo, hi)| {
+            let channels = audio
+                .channels
+                .iter()
+                .map(|ch| match &resampler {
+                    Some(r) => r.resample_range(ch, lo, hi),
+                    None => ch[lo..hi].to_vec(),
+                })
+                .collect();
+            (lo, channels)
         })
         .collect();
     let mut tensor = vec![0f32; AUDIO_INPUT_LEN];
     let mut fbank_frames = Vec::with_capacity(CLIPS);
     for (k, &(s, e)) in ranges.iter().enumerate() {
-        let (s, e) = (s - lo, e - lo);
+        let (lo, buffer) = segments
+            .iter_mut()
+            .rfind(|(lo, _)| *lo <= s)
+            .expect("every clip lies in a segment");
+        let (s, e) = (s - *lo, e - *lo);
         let count = (e - s) * buffer.len();
         let mean = (buffer
             .iter()
@@ -400,6 +428,20 @@ pub fn audio_input(audio: &DecodedAudio) -> AudioInput {
         fbank_frames,
         codec: audio.codec.clone(),
     }
+}
+
+/// Sorted, merged sample ranges (overlapping or touching ranges become one).
+fn merge_ranges(ranges: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut sorted = ranges.to_vec();
+    sorted.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in sorted {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
 }
 
 /// Decodes and preprocesses the audio of one file.

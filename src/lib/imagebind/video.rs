@@ -18,6 +18,7 @@ use ffmpeg_next::format::Pixel;
 use ffmpeg_next::media::Type;
 use ffmpeg_next::software::scaling;
 use ffmpeg_next::{codec, format, frame, Packet};
+use rayon::prelude::*;
 
 use crate::media::{init, MediaError};
 
@@ -168,15 +169,29 @@ pub struct RgbFrame {
     pub data: Vec<u8>,
 }
 
-/// Decodes the frames at `indices` (decoder output order), converting only those to RGB24.
-/// Indices past the end get the last decoded frame, as decord does.
+/// Decodes the frames at `indices`, converting only those to RGB24. Frame k is the frame whose
+/// pts is the k-th smallest packet pts of the stream, as decord indexes frames; indices whose
+/// frame never decodes (past the end, or discarded packets) get the last decoded frame.
+///
+/// Only the needed stretches are decoded: for each frame, from the last keyframe before it.
+/// Streams that cannot be indexed that way (packets without pts, duplicate pts, a seek that
+/// lands after the frame) are decoded from the start instead, which gives the same frames.
 pub fn decode_frames(
     path: &Path,
     indices: &[usize],
     threads: usize,
 ) -> Result<Vec<RgbFrame>, MediaError> {
+    match decode_seeking(path, indices, threads)? {
+        Some(frames) => Ok(frames),
+        None => decode_sequential(path, indices, threads),
+    }
+}
+
+type Opened = (format::context::Input, usize, ffmpeg_next::decoder::Video);
+
+fn open_decoder(path: &Path, threads: usize) -> Result<Opened, MediaError> {
     init();
-    let mut ictx = format::input(path).map_err(|e| corrupt(path, e))?;
+    let ictx = format::input(path).map_err(|e| corrupt(path, e))?;
     let stream = ictx
         .streams()
         .best(Type::Video)
@@ -189,7 +204,272 @@ pub fn decode_frames(
         count: threads,
         ..Default::default()
     });
-    let mut decoder = ctx.decoder().video().map_err(|e| corrupt(path, e))?;
+    let decoder = ctx.decoder().video().map_err(|e| corrupt(path, e))?;
+    Ok((ictx, index, decoder))
+}
+
+/// The video packets' timestamps: pts in presentation order, and the keyframes' (pts, dts).
+struct PacketIndex {
+    pts: Vec<i64>,
+    keys: Vec<(i64, i64)>,
+}
+
+impl PacketIndex {
+    /// The last keyframe (pts, dts) at or before `pts`.
+    fn key_before(&self, pts: i64) -> Option<(i64, i64)> {
+        self.keys
+            .iter()
+            .filter(|(p, _)| *p <= pts)
+            .max_by_key(|(p, _)| *p)
+            .copied()
+    }
+}
+
+/// Whether an H.264 packet (length-prefixed NAL units, as in MP4/Matroska, or Annex B start
+/// codes) holds an IDR slice (NAL type 5).
+fn h264_has_idr(data: &[u8]) -> bool {
+    let mut i = 0;
+    let mut length_prefixed = true;
+    while i + 4 < data.len() {
+        let n = u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
+        if n == 0 || i + 4 + n > data.len() {
+            length_prefixed = false;
+            break;
+        }
+        if data[i + 4] & 0x1f == 5 {
+            return true;
+        }
+        i += 4 + n;
+    }
+    !length_prefixed
+        && data
+            .windows(4)
+            .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && w[3] & 0x1f == 5)
+}
+
+/// Indexes the packets. Seek points are the keyframes, except that for H.264 only IDR frames
+/// count: a stream may flag other I-frames as keyframes while later frames still refer past
+/// them, so decoding from there would not give the decoder's sequential frames.
+fn packet_index(ictx: &mut format::context::Input, stream: usize) -> Option<PacketIndex> {
+    let is_h264 = ictx
+        .stream(stream)
+        .is_some_and(|s| s.parameters().id() == codec::Id::H264);
+    let (mut pts, mut keys) = (Vec::new(), Vec::new());
+    let mut packet = Packet::empty();
+    while packet.read(ictx).is_ok() {
+        if packet.stream() != stream {
+            continue;
+        }
+        let p = packet.pts()?;
+        pts.push(p);
+        let first = keys.is_empty();
+        if packet.is_key() && (first || !is_h264 || packet.data().is_some_and(h264_has_idr)) {
+            keys.push((p, packet.dts().unwrap_or(p)));
+        }
+    }
+    pts.sort_unstable();
+    let unique = pts.windows(2).all(|w| w[0] < w[1]);
+    (unique && !keys.is_empty()).then_some(PacketIndex { pts, keys })
+}
+
+/// Seeks the input to the keyframe with decode timestamp `dts` (or the one before).
+fn seek_to(ictx: &mut format::context::Input, stream: usize, dts: i64) -> bool {
+    // SAFETY: plain FFmpeg call on the open input; the stream index exists.
+    let r = unsafe {
+        ffmpeg_next::ffi::av_seek_frame(
+            ictx.as_mut_ptr(),
+            stream as i32,
+            dts,
+            ffmpeg_next::ffi::AVSEEK_FLAG_BACKWARD,
+        )
+    };
+    r >= 0
+}
+
+/// Frames by keyframe seeking; `None` when the stream needs sequential decoding.
+pub fn decode_seeking(
+    path: &Path,
+    indices: &[usize],
+    threads: usize,
+) -> Result<Option<Vec<RgbFrame>>, MediaError> {
+    let (mut ictx, stream, _) = open_decoder(path, 1)?;
+    let Some(index) = packet_index(&mut ictx, stream) else {
+        return Ok(None);
+    };
+    drop(ictx);
+    let mut wanted: Vec<usize> = indices.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    // Frames after the same keyframe are decoded together; groups run on their own threads,
+    // each with its own decoder, since clips far apart share nothing.
+    let mut groups: Vec<(i64, Vec<usize>)> = Vec::new();
+    for &k in wanted.iter().filter(|&&k| k < index.pts.len()) {
+        let Some(key) = index.key_before(index.pts[k]) else {
+            return Ok(None);
+        };
+        match groups.last_mut() {
+            Some((g, members)) if *g == key.1 => members.push(k),
+            _ => groups.push((key.1, vec![k])),
+        }
+    }
+    let per_group = (threads / groups.len().max(1)).max(1);
+    let decoded: Vec<Option<Vec<(usize, RgbFrame)>>> = groups
+        .par_iter()
+        .map(|(key_dts, members)| decode_group(path, &index, *key_dts, members, per_group))
+        .collect::<Result<_, _>>()?;
+    let mut found = std::collections::HashMap::new();
+    for group in decoded {
+        let Some(frames) = group else { return Ok(None) };
+        found.extend(frames);
+    }
+    if wanted.iter().all(|k| found.contains_key(k)) {
+        return Ok(Some(indices.iter().map(|k| found[k].clone()).collect()));
+    }
+    // Frames that never come out are the stream's last decoded frame, as in decord.
+    let (mut ictx, stream, mut decoder) = open_decoder(path, threads)?;
+    let last = decode_last_frame(&mut ictx, stream, &mut decoder, &index)
+        .ok_or_else(|| corrupt(path, "no frame could be decoded"))?;
+    let last = to_rgb(&last, &mut None).map_err(|e| corrupt(path, e))?;
+    Ok(Some(
+        indices
+            .iter()
+            .map(|k| found.get(k).unwrap_or(&last).clone())
+            .collect(),
+    ))
+}
+
+/// Decodes the frames `members` (all after the keyframe with decode time `key_dts`) from that
+/// keyframe on. `None` when the seek lands after a wanted frame. Frames that never come out
+/// (discarded packets) are left out.
+fn decode_group(
+    path: &Path,
+    index: &PacketIndex,
+    key_dts: i64,
+    members: &[usize],
+    threads: usize,
+) -> Result<Option<Vec<(usize, RgbFrame)>>, MediaError> {
+    let (mut ictx, stream, mut decoder) = open_decoder(path, threads)?;
+    if !seek_to(&mut ictx, stream, key_dts) {
+        return Ok(None);
+    }
+    let targets: Vec<(usize, i64)> = members.iter().map(|&k| (k, index.pts[k])).collect();
+    let (last_target, first_target) = (targets[targets.len() - 1].1, targets[0].1);
+    let mut scaler: Option<scaling::Context> = None;
+    let mut out = Vec::with_capacity(members.len());
+    let (mut packet, mut decoded) = (Packet::empty(), frame::Video::empty());
+    let mut first = true;
+    let mut at_end = false;
+    loop {
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            let Some(pts) = decoded.timestamp().or(decoded.pts()) else {
+                continue;
+            };
+            if std::mem::take(&mut first) && pts > first_target {
+                return Ok(None); // the seek landed after the frame
+            }
+            if decode_errors(&decoded) {
+                // Decoding from this keyframe is not clean (e.g. parameter sets sent in-band
+                // earlier in the stream): only sequential decoding gives the true frames.
+                return Ok(None);
+            }
+            for &(k, _) in targets.iter().filter(|(_, t)| *t == pts) {
+                out.push((
+                    k,
+                    to_rgb(&decoded, &mut scaler).map_err(|e| corrupt(path, e))?,
+                ));
+            }
+            if pts >= last_target {
+                return Ok(Some(out));
+            }
+        }
+        if at_end {
+            return Ok(Some(out));
+        }
+        match packet.read(&mut ictx) {
+            Ok(()) if packet.stream() != stream => {}
+            Ok(()) => {
+                // Frames no other frame refers to (usually B-frames) are only decoded when
+                // they are wanted: skipping them changes no other frame.
+                let needed = packet
+                    .pts()
+                    .is_some_and(|p| targets.iter().any(|(_, t)| *t == p));
+                set_skip_nonref(&mut decoder, !needed);
+                let _ = decoder.send_packet(&packet);
+            }
+            Err(ffmpeg_next::Error::Eof) => {
+                let _ = decoder.send_eof();
+                at_end = true;
+            }
+            Err(e) => return Err(corrupt(path, e)),
+        }
+    }
+}
+
+/// Whether the decoder reported errors or corruption in this frame.
+fn decode_errors(f: &frame::Video) -> bool {
+    // SAFETY: reads two plain fields of a valid frame.
+    unsafe {
+        let ptr = f.as_ptr();
+        (*ptr).decode_error_flags != 0
+            || (*ptr).flags & ffmpeg_next::ffi::AV_FRAME_FLAG_CORRUPT as i32 != 0
+    }
+}
+
+/// Lets the decoder drop non-reference frames (`skip_frame = NONREF`) or decode everything.
+fn set_skip_nonref(decoder: &mut ffmpeg_next::decoder::Video, skip: bool) {
+    use ffmpeg_next::ffi::AVDiscard;
+    // SAFETY: a plain field of the open codec context; frame threads copy it per packet.
+    unsafe {
+        (*decoder.as_mut_ptr()).skip_frame = if skip {
+            AVDiscard::AVDISCARD_NONREF
+        } else {
+            AVDiscard::AVDISCARD_DEFAULT
+        };
+    }
+}
+
+/// The last frame the decoder outputs, decoding from the last keyframe.
+fn decode_last_frame(
+    ictx: &mut format::context::Input,
+    stream: usize,
+    decoder: &mut ffmpeg_next::decoder::Video,
+    index: &PacketIndex,
+) -> Option<frame::Video> {
+    let (_, key_dts) = *index.keys.iter().max_by_key(|(p, _)| *p)?;
+    if !seek_to(ictx, stream, key_dts) {
+        return None;
+    }
+    decoder.flush();
+    set_skip_nonref(decoder, false);
+    let (mut packet, mut decoded, mut last) = (Packet::empty(), frame::Video::empty(), None);
+    loop {
+        let reading = match packet.read(ictx) {
+            Ok(()) if packet.stream() != stream => continue,
+            Ok(()) => {
+                let _ = decoder.send_packet(&packet);
+                true
+            }
+            Err(_) => {
+                let _ = decoder.send_eof();
+                false
+            }
+        };
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            last = Some(decoded.clone());
+        }
+        if !reading {
+            return last;
+        }
+    }
+}
+
+/// Decodes from the start, frame k being the k-th frame output.
+pub fn decode_sequential(
+    path: &Path,
+    indices: &[usize],
+    threads: usize,
+) -> Result<Vec<RgbFrame>, MediaError> {
+    let (mut ictx, index, mut decoder) = open_decoder(path, threads)?;
     let wanted_max = indices.iter().copied().max().unwrap_or(0);
     let mut out: Vec<Option<RgbFrame>> = vec![None; indices.len()];
     let mut scaler: Option<scaling::Context> = None;
