@@ -18,4 +18,5 @@ pub mod model;
 pub mod outcome;
 pub mod progress;
 pub mod report;
+pub mod score;
 pub mod table;

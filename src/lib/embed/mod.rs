@@ -349,3 +349,50 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     (dot / (na * nb).max(1e-30)) as f32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device that runs out of memory above 2 rows: the batch is halved until it fits, and
+    /// every row still gets its own result, in order.
+    #[test]
+    fn out_of_memory_halves_the_batch() {
+        let items: Vec<f32> = (0..7).map(|i| i as f32).collect();
+        let mut calls = Vec::new();
+        let out = in_batches(&items, &mut |rows: &[f32]| {
+            calls.push(rows.len());
+            if rows.len() > 2 {
+                return Err(ModelError::OutOfMemory(
+                    "CUDA failure 2: out of memory".into(),
+                ));
+            }
+            Ok(rows.iter().map(|&r| vec![r; DIM]).collect())
+        })
+        .unwrap();
+        assert_eq!(out.iter().map(|e| e[0]).collect::<Vec<_>>(), items);
+        assert_eq!(calls, vec![7, 3, 1, 2, 4, 2, 2]);
+    }
+
+    #[test]
+    fn other_errors_are_not_retried() {
+        let items = [1f32, 2.0];
+        let err = in_batches(&items, &mut |_rows: &[f32]| {
+            Err(ModelError::Runtime("bad model".into()))
+        })
+        .unwrap_err();
+        assert!(matches!(err, ModelError::Runtime(_)));
+    }
+
+    #[test]
+    fn ort_messages_are_classified() {
+        assert!(matches!(
+            ModelError::from_ort("Failed to allocate memory for requested buffer"),
+            ModelError::OutOfMemory(_)
+        ));
+        assert!(matches!(
+            ModelError::from_ort("Invalid rank for input"),
+            ModelError::Runtime(_)
+        ));
+    }
+}

@@ -36,7 +36,7 @@ pub enum ModelError {
 }
 
 impl ModelError {
-    fn from_ort(e: impl std::fmt::Display) -> Self {
+    pub(crate) fn from_ort(e: impl std::fmt::Display) -> Self {
         let message = e.to_string();
         let lower = message.to_ascii_lowercase();
         if lower.contains("out of memory")

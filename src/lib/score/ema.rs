@@ -1,0 +1,140 @@
+//! The per-miner moving average (spec §4.3, §4.6), kept in a state file written atomically.
+//! Each kind of score has its own state, so growing the metagraph never makes two kinds share
+//! storage (the original's B15 assigned one tensor to both YouTube and Focus scores).
+
+use std::path::Path;
+
+use super::ScoreConfig;
+
+/// Scores per UID and the hotkey each UID had when scored.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MinerScores {
+    pub step: u64,
+    pub scores: Vec<f64>,
+    pub hotkeys: Vec<String>,
+}
+
+impl MinerScores {
+    /// Follows the metagraph: a UID whose hotkey changed is reset to 0; new UIDs start at 0.
+    pub fn sync(&mut self, hotkeys: &[String]) {
+        if self.scores.len() < hotkeys.len() {
+            self.scores.resize(hotkeys.len(), 0.0);
+        }
+        for (uid, hk) in hotkeys.iter().enumerate() {
+            if self.hotkeys.get(uid).is_some_and(|old| old != hk) {
+                self.scores[uid] = 0.0;
+            }
+        }
+        self.hotkeys = hotkeys.to_vec();
+    }
+
+    /// `score ← α · reward + (1 − α) · score` for responders (NaN rewards count as 0) and
+    /// toward the no-response minimum for sampled UIDs that did not answer.
+    pub fn update(
+        &mut self,
+        rewards: &[(usize, f64)],
+        non_responders: &[usize],
+        cfg: &ScoreConfig,
+    ) {
+        let alpha = cfg.moving_average_alpha;
+        let need = rewards
+            .iter()
+            .map(|r| r.0)
+            .chain(non_responders.iter().copied())
+            .max()
+            .map_or(0, |m| m + 1);
+        if self.scores.len() < need {
+            self.scores.resize(need, 0.0);
+        }
+        for &(uid, reward) in rewards {
+            let r = if reward.is_nan() { 0.0 } else { reward };
+            self.scores[uid] = alpha * r + (1.0 - alpha) * self.scores[uid];
+        }
+        for &uid in non_responders {
+            self.scores[uid] = alpha * cfg.no_response_minimum + (1.0 - alpha) * self.scores[uid];
+        }
+        self.step += 1;
+    }
+
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the state atomically (a crash leaves the old or the new file, never half).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        crate::fsutil::write_atomic(
+            path,
+            &serde_json::to_vec_pretty(self).expect("state serialises"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moving_average_by_hand() {
+        let c = ScoreConfig::default();
+        let mut s = MinerScores::default();
+        s.sync(&["a".into(), "b".into(), "c".into()]);
+        s.update(&[(0, 1.0), (1, f64::NAN)], &[2], &c);
+        assert!((s.scores[0] - 0.3).abs() < 1e-12);
+        assert_eq!(s.scores[1], 0.0, "NaN counts as 0");
+        assert!((s.scores[2] - 0.3 * 0.005).abs() < 1e-12);
+        s.update(&[(0, -5.0)], &[], &c);
+        assert!(
+            (s.scores[0] - (0.3 * -5.0 + 0.7 * 0.3)).abs() < 1e-12,
+            "negative rewards allowed"
+        );
+    }
+
+    #[test]
+    fn hotkey_change_resets_and_growth_keeps_kinds_apart() {
+        let c = ScoreConfig::default();
+        let (mut youtube, mut focus) = (MinerScores::default(), MinerScores::default());
+        youtube.sync(&["a".into(), "b".into()]);
+        focus.sync(&["a".into(), "b".into()]);
+        youtube.update(&[(0, 1.0), (1, 1.0)], &[], &c);
+        // The metagraph grows and uid 1 changes hands.
+        let grown: Vec<String> = vec!["a".into(), "z".into(), "new".into()];
+        youtube.sync(&grown);
+        focus.sync(&grown);
+        assert_eq!(youtube.scores, vec![0.3, 0.0, 0.0]);
+        assert_eq!(
+            focus.scores,
+            vec![0.0, 0.0, 0.0],
+            "B15: focus scores do not inherit YouTube's"
+        );
+        focus.update(&[(2, 1.0)], &[], &c);
+        assert_eq!(youtube.scores[2], 0.0);
+    }
+
+    #[test]
+    fn state_round_trips_atomically() {
+        let dir = std::env::temp_dir().join(format!("omega-ema-{}", std::process::id()));
+        let path = dir.join("state.json");
+        assert_eq!(
+            MinerScores::load(&path).unwrap(),
+            MinerScores::default(),
+            "no file: empty state"
+        );
+        let s = MinerScores {
+            step: 3,
+            scores: vec![0.1, -0.2],
+            hotkeys: vec!["a".into(), "b".into()],
+        };
+        s.save(&path).unwrap();
+        assert_eq!(MinerScores::load(&path).unwrap(), s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
