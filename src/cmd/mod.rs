@@ -6,6 +6,7 @@ mod embed;
 mod schema;
 mod search;
 mod show;
+mod validate;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -51,6 +52,7 @@ enum Command {
     Search(search::Args),
     Clip(clip::Args),
     Embed(embed::Args),
+    Validate(validate::Args),
     Show(show::Args),
     Schema(schema::Args),
 }
@@ -60,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => search::run(args, &cli.global),
         Command::Clip(args) => clip::run(args, &cli.global),
         Command::Embed(args) => embed::run(args, &cli.global),
+        Command::Validate(args) => validate::run(args, &cli.global),
         Command::Show(args) => show::run(args),
         Command::Schema(args) => schema::run(args),
     }

@@ -20,3 +20,4 @@ pub mod progress;
 pub mod report;
 pub mod score;
 pub mod table;
+pub mod validate;

@@ -49,6 +49,8 @@ pub enum ErrorClass {
     ReferenceIncompatible,
     /// The model failed on this row.
     ModelError,
+    /// A re-computed embedding disagrees with the submitted one (validator spot check).
+    CheckFailed,
     /// Anything else; `error` holds the message.
     Other,
 }
@@ -65,7 +67,7 @@ impl Status {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 16] = [
+    pub const ALL: [ErrorClass; 17] = [
         ErrorClass::BotCheck,
         ErrorClass::RateLimited,
         ErrorClass::Forbidden,
@@ -81,6 +83,7 @@ impl ErrorClass {
         ErrorClass::EmptyDescription,
         ErrorClass::ReferenceIncompatible,
         ErrorClass::ModelError,
+        ErrorClass::CheckFailed,
         ErrorClass::Other,
     ];
     pub fn as_str(self) -> &'static str {
@@ -100,6 +103,7 @@ impl ErrorClass {
             ErrorClass::EmptyDescription => "empty_description",
             ErrorClass::ReferenceIncompatible => "reference_incompatible",
             ErrorClass::ModelError => "model_error",
+            ErrorClass::CheckFailed => "check_failed",
             ErrorClass::Other => "other",
         }
     }

@@ -165,7 +165,7 @@ fn fill_clip(row: &mut ClipRow, rec: &ClipRecord, reused: bool, opts: &ClipOptio
     row.clip_end_s = Some(rec.cut.end_s);
     row.clip_duration_s = Some(rec.cut.duration_s());
     row.start_time = Some(rec.cut.start_s.floor() as i64);
-    row.end_time = Some(rec.cut.end_s.floor() as i64);
+    row.end_time = Some(rec.cut.end_s.round() as i64);
     row.attempts = if reused { 0 } else { rec.attempts as i64 };
     row.reused = reused;
     let duration = rec.cut.duration_s();
@@ -299,6 +299,13 @@ fn cut_to_clip(
             path: source.into(),
         }));
     }
+    // Whole seconds, as the original miner cuts (`int(duration)`): the clip then ends where
+    // the `end_time` it reports says, and a validator that fetches [start_time, end_time]
+    // again gets the same clip (a fractional tail would make honest answers fail, cf. B8).
+    let max_s = match info.duration_s {
+        Some(d) if d - start_s >= 1.0 => max_s.min((d - start_s).floor()),
+        _ => max_s,
+    };
     let (container, ext) = media::output_container(&info.container);
     let file = media_dir.join(format!("{stem}.{ext}"));
     let tmp = temp_path(&file);

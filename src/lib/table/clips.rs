@@ -32,8 +32,8 @@ crate::table! {
         source_duration_s: Option<f64> ["s"],
         /// The start a miner reports in `VideoMetadata.start_time`: `clip_start_s` rounded down.
         start_time: Option<i64> ["s"],
-        /// The end a miner reports in `VideoMetadata.end_time`: `clip_end_s` rounded down
-        /// (the original's `int(duration)` for a clip from 0).
+        /// The end a miner reports in `VideoMetadata.end_time`: `clip_end_s` rounded (clips
+        /// are cut to whole seconds, the original's `int(duration)` for a clip from 0).
         end_time: Option<i64> ["s"],
         /// True start of the clip in the source's timeline (the keyframe the cut snapped to).
         clip_start_s: Option<f64> ["s"],

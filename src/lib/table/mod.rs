@@ -13,6 +13,7 @@ mod show;
 pub mod candidates;
 pub mod clips;
 pub mod embeddings;
+pub mod responses;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,90 @@
+//! `omega validate`: the validator's checks of every answer.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use omega::embed::EmbedOptions;
+use omega::ingest::clip::ClipOptions;
+use omega::model::{Device, ImageBind};
+use omega::score::ScoreConfig;
+use omega::validate::{validate_table, CheckMode, ValidateOptions};
+
+use super::{report, Global, YtDlpArgs};
+
+/// Check every answer as an SN24 validator does, keeping every number for audit.
+///
+/// Per answer, in the original's order: empty → 0.005; a YouTube id not of 11 characters → −5;
+/// keep videos with 5 ≤ end − start ≤ 120, at most 8; the spot check: with probability 0.1 the
+/// submitted section is fetched again (through `clip`, 10 s limit) and re-embedded, and all
+/// three cosines must exceed 0.95 — otherwise (or when the re-download is blocked) the
+/// description alone is re-embedded and checked. A fake video or a failed check → −5.
+///
+/// Input: a `responses` table, or an `embeddings` table (one answer per query: a curator's
+/// own clips, re-fetched from their source for the check).
+///
+/// Examples:
+///   omega validate -i responses.parquet -o validated.parquet --model DIR --seed 7
+///   omega validate -i embeddings.parquet -o validated.parquet --model DIR --check all
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The input table (`-` = stdin).
+    #[arg(short, long, default_value = "-")]
+    input: String,
+    /// Output table (`-` = Arrow IPC stream on stdout).
+    #[arg(short, long, default_value = "-")]
+    output: String,
+    /// Model directory for re-embedding (as `omega embed`).
+    #[arg(long, env = "OMEGA_MODEL", value_name = "DIR")]
+    model: PathBuf,
+    /// `random` (the original: probability --check-probability), `all` or `none`.
+    #[arg(long, default_value = "random")]
+    check: String,
+    /// Probability of a full spot check per answer (random mode).
+    #[arg(long, default_value_t = 0.1)]
+    check_probability: f64,
+    /// Seed of the random choices (reproducible runs).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Folder for re-downloaded sections.
+    #[arg(long, default_value = "media/validate")]
+    media_dir: PathBuf,
+    /// Time limit of one re-download, seconds (the original: 10).
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+    #[command(flatten)]
+    ytdlp: YtDlpArgs,
+}
+
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let check = match args.check.as_str() {
+        "random" if (0.0..=1.0).contains(&args.check_probability) => {
+            CheckMode::Random(args.check_probability)
+        }
+        "random" => bail!("--check-probability must be within 0..1"),
+        "all" => CheckMode::All,
+        "none" => CheckMode::None,
+        other => bail!("--check {other}: expected random, all or none"),
+    };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut model = ImageBind::load(&args.model, args.device, cores)
+        .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    let mut clip = ClipOptions::new(args.media_dir.clone(), args.ytdlp.ytdlp());
+    clip.timeout = Duration::from_secs_f64(args.timeout);
+    clip.retries = 0;
+    let opts = ValidateOptions {
+        cfg: ScoreConfig::default(),
+        check,
+        clip,
+        embed: EmbedOptions::default(),
+        seed: args.seed,
+    };
+    let mut summary = validate_table(&args.input, &args.output, &mut model, &opts)?;
+    summary.finish(started.elapsed());
+    report(&summary, global, args.output == "-")
+}
