@@ -215,7 +215,13 @@ pub fn all_markdown() -> Vec<(&'static str, String)> {
             embeddings::TextEmbeddingRow::NAME,
             markdown::<embeddings::TextEmbeddingRow>(),
         ),
-        (responses::ResponseRow::NAME, markdown::<responses::ResponseRow>()),
-        (responses::ValidatedColumns::NAME, markdown::<responses::ValidatedColumns>()),
+        (
+            responses::ResponseRow::NAME,
+            markdown::<responses::ResponseRow>(),
+        ),
+        (
+            responses::ValidatedColumns::NAME,
+            markdown::<responses::ValidatedColumns>(),
+        ),
     ]
 }
