@@ -2,6 +2,7 @@
 //! the library; nothing else.
 
 mod clip;
+mod dedup;
 mod embed;
 mod schema;
 mod search;
@@ -53,6 +54,7 @@ enum Command {
     Clip(clip::Args),
     Embed(embed::Args),
     Validate(validate::Args),
+    Dedup(dedup::Args),
     Show(show::Args),
     Schema(schema::Args),
 }
@@ -63,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clip(args) => clip::run(args, &cli.global),
         Command::Embed(args) => embed::run(args, &cli.global),
         Command::Validate(args) => validate::run(args, &cli.global),
+        Command::Dedup(args) => dedup::run(args, &cli.global),
         Command::Show(args) => show::run(args),
         Command::Schema(args) => schema::run(args),
     }

@@ -9,9 +9,11 @@
 //! * [`outcome`], [`report`], [`progress`], [`fsutil`]: per-row outcomes, summaries,
 //!   progress bars, atomic writes.
 
+pub mod dedup;
 pub mod embed;
 pub mod fsutil;
 pub mod imagebind;
+pub mod index;
 pub mod ingest;
 pub mod media;
 pub mod model;

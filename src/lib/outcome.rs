@@ -51,6 +51,10 @@ pub enum ErrorClass {
     ModelError,
     /// A re-computed embedding disagrees with the submitted one (validator spot check).
     CheckFailed,
+    /// A later video of the same answer is the same video (cosine > 0.95).
+    Duplicate,
+    /// Novelty below the threshold: too similar to a video already in the dataset or answer.
+    NotNovel,
     /// Anything else; `error` holds the message.
     Other,
 }
@@ -67,7 +71,7 @@ impl Status {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 17] = [
+    pub const ALL: [ErrorClass; 19] = [
         ErrorClass::BotCheck,
         ErrorClass::RateLimited,
         ErrorClass::Forbidden,
@@ -84,6 +88,8 @@ impl ErrorClass {
         ErrorClass::ReferenceIncompatible,
         ErrorClass::ModelError,
         ErrorClass::CheckFailed,
+        ErrorClass::Duplicate,
+        ErrorClass::NotNovel,
         ErrorClass::Other,
     ];
     pub fn as_str(self) -> &'static str {
@@ -104,6 +110,8 @@ impl ErrorClass {
             ErrorClass::ReferenceIncompatible => "reference_incompatible",
             ErrorClass::ModelError => "model_error",
             ErrorClass::CheckFailed => "check_failed",
+            ErrorClass::Duplicate => "duplicate",
+            ErrorClass::NotNovel => "not_novel",
             ErrorClass::Other => "other",
         }
     }

@@ -223,5 +223,9 @@ pub fn all_markdown() -> Vec<(&'static str, String)> {
             responses::ValidatedColumns::NAME,
             markdown::<responses::ValidatedColumns>(),
         ),
+        (
+            responses::DedupColumns::NAME,
+            markdown::<responses::DedupColumns>(),
+        ),
     ]
 }

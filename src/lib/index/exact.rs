@@ -1,0 +1,342 @@
+//! The exact index: a directory with `vectors.f16` (unit vectors, row after row, f16),
+//! `ids.txt` (one id per line, same order) and `index.json` (the committed count). An insert
+//! appends to both files, syncs them, then replaces `index.json` atomically; on open, anything
+//! past the committed count (an insert killed half-way) is cut off. So a crash never corrupts
+//! the index, and rerunning the insert adds exactly what is missing.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use half::f16;
+use rayon::prelude::*;
+
+use super::{IndexError, Neighbour, VectorIndex};
+use crate::table::EMBEDDING_DIM;
+
+const VECTORS: &str = "vectors.f16";
+const IDS: &str = "ids.txt";
+const META: &str = "index.json";
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Meta {
+    count: usize,
+    dim: usize,
+    format: String,
+}
+
+pub struct ExactIndex {
+    dir: PathBuf,
+    ids: Vec<String>,
+    known: HashSet<String>,
+    map: Option<memmap2::Mmap>,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
+    move |e| IndexError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+impl ExactIndex {
+    /// Opens (or creates) the index in `dir`, dropping any uncommitted tail.
+    pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let meta_path = dir.join(META);
+        let count = match std::fs::read(&meta_path) {
+            Ok(b) => {
+                let m: Meta = serde_json::from_slice(&b).map_err(|e| IndexError::Corrupt {
+                    path: meta_path.clone(),
+                    message: e.to_string(),
+                })?;
+                if m.dim != EMBEDDING_DIM {
+                    return Err(IndexError::Dimension {
+                        expected: m.dim,
+                        found: EMBEDDING_DIM,
+                    });
+                }
+                m.count
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => {
+                return Err(IndexError::Io {
+                    path: meta_path,
+                    source: e,
+                })
+            }
+        };
+        let (vec_path, ids_path) = (dir.join(VECTORS), dir.join(IDS));
+        let row = EMBEDDING_DIM * 2;
+        let vectors = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&vec_path)
+            .map_err(io(&vec_path))?;
+        let have = vectors.metadata().map_err(io(&vec_path))?.len() as usize;
+        if have < count * row {
+            return Err(IndexError::Corrupt {
+                path: vec_path,
+                message: format!("holds {} vectors, index.json says {count}", have / row),
+            });
+        }
+        vectors
+            .set_len((count * row) as u64)
+            .map_err(io(&vec_path))?;
+        let mut ids: Vec<String> = match File::open(&ids_path) {
+            Ok(f) => BufReader::new(f)
+                .lines()
+                .take(count)
+                .collect::<Result<_, _>>()
+                .map_err(io(&ids_path))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                return Err(IndexError::Io {
+                    path: ids_path,
+                    source: e,
+                })
+            }
+        };
+        if ids.len() != count {
+            return Err(IndexError::Corrupt {
+                path: ids_path,
+                message: format!("{} ids for {count} vectors", ids.len()),
+            });
+        }
+        rewrite_ids(&ids_path, &ids)?;
+        ids.shrink_to_fit();
+        let known = ids.iter().cloned().collect();
+        let mut index = ExactIndex {
+            dir: dir.to_path_buf(),
+            ids,
+            known,
+            map: None,
+        };
+        index.remap()?;
+        Ok(index)
+    }
+
+    fn remap(&mut self) -> Result<(), IndexError> {
+        let path = self.dir.join(VECTORS);
+        let file = File::open(&path).map_err(io(&path))?;
+        // SAFETY: the file is only appended to by this process, after which it is remapped.
+        self.map = if self.ids.is_empty() {
+            None
+        } else {
+            Some(unsafe { memmap2::Mmap::map(&file) }.map_err(io(&path))?)
+        };
+        Ok(())
+    }
+
+    fn row(&self, i: usize) -> &[u8] {
+        let map = self.map.as_ref().expect("rows exist only when mapped");
+        &map[i * EMBEDDING_DIM * 2..(i + 1) * EMBEDDING_DIM * 2]
+    }
+
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+}
+
+/// Rewrites the ids file to exactly the committed ids (drops an uncommitted tail).
+fn rewrite_ids(path: &Path, ids: &[String]) -> Result<(), IndexError> {
+    let mut text = ids.join("\n");
+    if !ids.is_empty() {
+        text.push('\n');
+    }
+    if std::fs::read(path)
+        .map(|b| b == text.as_bytes())
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    crate::fsutil::write_atomic(path, text.as_bytes()).map_err(io(path))
+}
+
+fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter().map(|x| x / n).collect()
+}
+
+/// Rows scanned per task: large enough to amortise scheduling, small enough to share cores.
+const BLOCK: usize = 4096;
+
+impl VectorIndex for ExactIndex {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn nearest(&self, queries: &[&[f32]]) -> Result<Vec<Option<Neighbour>>, IndexError> {
+        if let Some(q) = queries.iter().find(|q| q.len() != EMBEDDING_DIM) {
+            return Err(IndexError::Dimension {
+                expected: EMBEDDING_DIM,
+                found: q.len(),
+            });
+        }
+        if self.ids.is_empty() {
+            return Ok(vec![None; queries.len()]);
+        }
+        let qs: Vec<Vec<f32>> = queries.iter().map(|q| unit(q)).collect();
+        // Blocks of stored rows on all cores; each block converts its rows from f16 once and
+        // scores every query against them.
+        let best = (0..self.ids.len().div_ceil(BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let mut best = vec![(f32::NEG_INFINITY, 0usize); qs.len()];
+                let mut row = vec![0f32; EMBEDDING_DIM];
+                for i in b * BLOCK..((b + 1) * BLOCK).min(self.ids.len()) {
+                    for (r, c) in row.iter_mut().zip(self.row(i).chunks_exact(2)) {
+                        *r = f16::from_le_bytes([c[0], c[1]]).to_f32();
+                    }
+                    for (q, slot) in qs.iter().zip(best.iter_mut()) {
+                        let dot: f32 = q.iter().zip(&row).map(|(a, b)| a * b).sum();
+                        if dot > slot.0 {
+                            *slot = (dot, i);
+                        }
+                    }
+                }
+                best
+            })
+            .reduce(
+                || vec![(f32::NEG_INFINITY, 0); qs.len()],
+                |a, b| {
+                    a.into_iter()
+                        .zip(b)
+                        .map(|(x, y)| {
+                            if y.0 > x.0 || (y.0 == x.0 && y.1 < x.1) {
+                                y
+                            } else {
+                                x
+                            }
+                        })
+                        .collect()
+                },
+            );
+        Ok(best
+            .into_iter()
+            .map(|(c, i)| {
+                Some(Neighbour {
+                    id: self.ids[i].clone(),
+                    cosine: c,
+                })
+            })
+            .collect())
+    }
+
+    fn insert(&mut self, items: &[(String, Vec<f32>)]) -> Result<usize, IndexError> {
+        let mut seen = HashSet::new();
+        let new: Vec<&(String, Vec<f32>)> = items
+            .iter()
+            .filter(|(id, _)| !self.known.contains(id) && seen.insert(id.clone()))
+            .collect();
+        if let Some((_, v)) = new.iter().find(|(_, v)| v.len() != EMBEDDING_DIM) {
+            return Err(IndexError::Dimension {
+                expected: EMBEDDING_DIM,
+                found: v.len(),
+            });
+        }
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let (vec_path, ids_path) = (self.dir.join(VECTORS), self.dir.join(IDS));
+        let mut bytes = Vec::with_capacity(new.len() * EMBEDDING_DIM * 2);
+        for (_, v) in &new {
+            bytes.extend(unit(v).iter().flat_map(|x| f16::from_f32(*x).to_le_bytes()));
+        }
+        let mut vectors = OpenOptions::new()
+            .append(true)
+            .open(&vec_path)
+            .map_err(io(&vec_path))?;
+        vectors
+            .write_all(&bytes)
+            .and_then(|_| vectors.sync_all())
+            .map_err(io(&vec_path))?;
+        let mut ids = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&ids_path)
+            .map_err(io(&ids_path))?;
+        let text: String = new.iter().map(|(id, _)| format!("{id}\n")).collect();
+        ids.write_all(text.as_bytes())
+            .and_then(|_| ids.sync_all())
+            .map_err(io(&ids_path))?;
+        // The commit point: only now do the appended rows count.
+        let count = self.ids.len() + new.len();
+        let meta = Meta {
+            count,
+            dim: EMBEDDING_DIM,
+            format: "f16 unit vectors, little-endian".into(),
+        };
+        let meta_path = self.dir.join(META);
+        crate::fsutil::write_atomic(
+            &meta_path,
+            &serde_json::to_vec(&meta).expect("meta serialises"),
+        )
+        .map_err(io(&meta_path))?;
+        for (id, _) in &new {
+            self.ids.push(id.clone());
+            self.known.insert(id.clone());
+        }
+        self.remap()?;
+        Ok(new.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector(seed: u64) -> Vec<f32> {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        (0..EMBEDDING_DIM).map(|_| rng.f32() - 0.5).collect()
+    }
+
+    #[test]
+    fn finds_the_nearest_and_survives_a_torn_append() {
+        let dir = std::env::temp_dir().join(format!("omega-index-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut index = ExactIndex::open(&dir).unwrap();
+        assert_eq!(
+            index.nearest(&[&vector(1)]).unwrap(),
+            vec![None],
+            "empty index: no neighbour"
+        );
+        let items: Vec<(String, Vec<f32>)> =
+            (0..5000).map(|i| (format!("v{i}"), vector(i))).collect();
+        assert_eq!(index.insert(&items).unwrap(), 5000);
+        assert_eq!(
+            index.insert(&items[..10]).unwrap(),
+            0,
+            "ids already stored are skipped"
+        );
+        let mut near = vector(4321);
+        near[0] += 0.01;
+        let hit = index.nearest(&[&near]).unwrap()[0].clone().unwrap();
+        assert_eq!(hit.id, "v4321");
+        assert!(hit.cosine > 0.99);
+        // A killed insert leaves bytes past the committed count: they are dropped on open.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(VECTORS))
+            .unwrap()
+            .write_all(&[1, 2, 3])
+            .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(IDS))
+            .unwrap()
+            .write_all(b"ghost\n")
+            .unwrap();
+        let reopened = ExactIndex::open(&dir).unwrap();
+        assert_eq!(reopened.len(), 5000);
+        assert!(!reopened.ids().contains(&"ghost".to_string()));
+        assert_eq!(
+            reopened.nearest(&[&near]).unwrap()[0].as_ref().unwrap().id,
+            "v4321"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

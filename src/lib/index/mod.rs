@@ -1,0 +1,44 @@
+//! Vector indexes of every video already accepted, for global novelty. One small trait; the
+//! exact backend (f16 vectors in a memory-mapped file, scanned on all cores) is always right
+//! and is the default; approximate or distributed backends plug in behind the same trait.
+
+mod exact;
+
+pub use exact::ExactIndex;
+
+/// The nearest stored vector to a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbour {
+    pub id: String,
+    pub cosine: f32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Corrupt {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("vector of {found} values, the index holds {expected}")]
+    Dimension { expected: usize, found: usize },
+}
+
+/// A store of id-tagged embeddings answering nearest-neighbour queries by cosine.
+pub trait VectorIndex {
+    /// Number of stored vectors.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The nearest stored vector to each query (`None` for an empty index).
+    fn nearest(&self, queries: &[&[f32]]) -> Result<Vec<Option<Neighbour>>, IndexError>;
+    /// Adds vectors; ids already stored are skipped, so a rerun after a crash converges.
+    /// Returns how many were added.
+    fn insert(&mut self, items: &[(String, Vec<f32>)]) -> Result<usize, IndexError>;
+}
