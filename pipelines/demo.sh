@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo pipeline, end to end, on the bundled real media (fetched from the package registries
 # by scripts/setup.sh): search a folder -> clip -> embed (with the tiny stand-in ImageBind in
-# models/imagebind-tiny; pass MODEL=DIR for a real export). Each stage's output is a Parquet
+# models/imagebind-tiny; pass MODEL=DIR for a real export) -> validate -> dedup -> score. Each stage's output is a Parquet
 # table in $OUT (default out/demo); clips go to $OUT/media.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,18 @@ $omega embed -i "$OUT/clips.parquet" -o "$OUT/embeddings.parquet" --model "${MOD
 echo
 $omega show "$OUT/embeddings.parquet" -c title,status,error_class,clip_duration_s,video_codec,embedded_audio_codec,video_emb,text_chunks
 echo
-ok=$($omega show "$OUT/embeddings.parquet" -c status -n 100000 | grep -c '^ok' || true)
-echo "Done: $ok videos embedded; clips in $OUT/media; tables in $OUT (candidates, clips, embeddings)."
-echo "Inspect with: $omega show $OUT/embeddings.parquet"
+echo "== omega validate: the clips as one answer per query, every video re-fetched and re-embedded"
+$omega validate -i "$OUT/embeddings.parquet" -o "$OUT/validated.parquet" --model "${MODEL:-models/imagebind-tiny}" \
+  --check all --media-dir "$OUT/recheck"
+echo
+echo "== omega dedup: duplicates within the answer, novelty against the index in $OUT/index"
+rm -rf "$OUT/index"
+$omega dedup -i "$OUT/validated.parquet" -o "$OUT/deduped.parquet" --index "$OUT/index" --insert
+echo
+echo "== omega score: relevance and richness (text model: ${OMEGA_TEXT_MODEL})"
+$omega score -i "$OUT/deduped.parquet" -o "$OUT/scored.parquet" --model "${MODEL:-models/imagebind-tiny}" --state "$OUT/state.json"
+echo
+$omega show "$OUT/scored.parquet" -c video_id,check_passed,novelty,description_relevance,query_relevance,status,error_class,answer_score
+echo
+echo "Done: tables in $OUT (candidates, clips, embeddings, validated, deduped, scored); clips in $OUT/media."
+echo "Inspect any of them with: $omega show $OUT/scored.parquet"

@@ -5,6 +5,7 @@ mod clip;
 mod dedup;
 mod embed;
 mod schema;
+mod score;
 mod search;
 mod show;
 mod validate;
@@ -55,6 +56,7 @@ enum Command {
     Embed(embed::Args),
     Validate(validate::Args),
     Dedup(dedup::Args),
+    Score(score::Args),
     Show(show::Args),
     Schema(schema::Args),
 }
@@ -66,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Embed(args) => embed::run(args, &cli.global),
         Command::Validate(args) => validate::run(args, &cli.global),
         Command::Dedup(args) => dedup::run(args, &cli.global),
+        Command::Score(args) => score::run(args, &cli.global),
         Command::Show(args) => show::run(args),
         Command::Schema(args) => schema::run(args),
     }

@@ -1,15 +1,13 @@
 //! `omega dedup`: in-answer de-duplication and novelty against the index of every video
 //! already accepted (spec §4.2 steps 8–10, with B4 and B9 fixed), and building the index.
 
-use arrow_array::RecordBatch;
-
 use crate::index::{IndexError, VectorIndex};
 use crate::outcome::{ErrorClass, Outcome, Status};
 use crate::report::Summary;
 use crate::score::novelty::{global_novelty, in_batch, novelty, too_similar};
 use crate::score::ScoreConfig;
 use crate::table::responses::{DedupColumns, DedupInput, IndexInput};
-use crate::table::{ExtendingWriter, TableError, TableReader};
+use crate::table::{for_each_group, ExtendingWriter, TableError, TableReader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DedupError {
@@ -17,8 +15,6 @@ pub enum DedupError {
     Table(#[from] TableError),
     #[error(transparent)]
     Index(#[from] IndexError),
-    #[error("{0}")]
-    Arrow(String),
 }
 
 /// Judges one answer's rows. With `insert`, its novel videos go into the index afterwards,
@@ -119,47 +115,18 @@ pub fn dedup_table(
     let mut reader = TableReader::<DedupInput>::open(input)?;
     let mut writer = ExtendingWriter::<DedupColumns>::create(output, reader.schema())?;
     let mut summary = Summary::new("dedup");
-    let schema = reader.schema().clone();
-    // Rows of the answer still being read, with their raw batch slices.
-    let (mut pending, mut pending_raw): (Vec<DedupInput>, Vec<RecordBatch>) =
-        (Vec::new(), Vec::new());
-    let mut flush = |rows: &mut Vec<DedupInput>,
-                     raw: &mut Vec<RecordBatch>,
-                     summary: &mut Summary|
-     -> Result<(), DedupError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let added = dedup_answer(rows, index.as_deref_mut(), insert, cfg)?;
-        added
-            .iter()
-            .for_each(|c| summary.add(c.status, c.error_class, None));
-        let batch = arrow_select::concat::concat_batches(&schema, raw.iter())
-            .map_err(|e| DedupError::Arrow(e.to_string()))?;
-        writer.write(&batch, &added)?;
-        rows.clear();
-        raw.clear();
-        Ok(())
-    };
-    while let Some(next) = reader.next_batch() {
-        let (raw, rows) = next?;
-        let mut current = pending.last().map(|r| r.response_id.clone());
-        let mut start = 0;
-        for (i, row) in rows.iter().enumerate() {
-            if current.as_ref().is_some_and(|c| *c != row.response_id) {
-                // The answer before this row is complete.
-                pending.extend_from_slice(&rows[start..i]);
-                pending_raw.push(raw.slice(start, i - start));
-                flush(&mut pending, &mut pending_raw, &mut summary)?;
-                start = i;
-            }
-            current = Some(row.response_id.clone());
-        }
-        pending.extend_from_slice(&rows[start..]);
-        pending_raw.push(raw.slice(start, rows.len() - start));
-    }
-    flush(&mut pending, &mut pending_raw, &mut summary)?;
-    drop(flush);
+    for_each_group(
+        &mut reader,
+        |r| &r.response_id,
+        |rows, raw| -> Result<(), DedupError> {
+            let added = dedup_answer(&rows, index.as_deref_mut(), insert, cfg)?;
+            added
+                .iter()
+                .for_each(|c| summary.add(c.status, c.error_class, None));
+            writer.write(&raw, &added)?;
+            Ok(())
+        },
+    )?;
     writer.finish()?;
     Ok(summary)
 }

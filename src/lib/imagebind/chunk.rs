@@ -16,11 +16,15 @@ const DELIMITERS: [&str; 6] = ["\n", ".", "!", "?", ",", " "];
 /// `tokens[tokens != 0][1:-1]` of the 1024-context tokenizer: BPE ids without SOT, EOT and the
 /// id 0, as the original counts them (past 1022 tokens the last one kept is dropped instead of EOT).
 fn counted_ids(bpe: &ClipBpe, text: &str) -> Vec<u32> {
+    counted_ids_in(bpe, text, LENGTH_CONTEXT)
+}
+
+fn counted_ids_in(bpe: &ClipBpe, text: &str, context: usize) -> Vec<u32> {
     let mut ids = Vec::with_capacity(64);
     ids.push(SOT);
     ids.extend(bpe.encode(text));
     ids.push(EOT);
-    ids.truncate(LENGTH_CONTEXT);
+    ids.truncate(context);
     let nonzero: Vec<u32> = ids.into_iter().filter(|&i| i != 0).collect();
     if nonzero.len() < 2 {
         return Vec::new();
@@ -35,61 +39,82 @@ pub fn unique_token_count(bpe: &ClipBpe, text: &str) -> usize {
     set.len()
 }
 
-fn fits(bpe: &ClipBpe, text: &str) -> bool {
-    counted_ids(bpe, text).len() <= CHUNK_TOKENS
+/// `split_text_by_token_limit` with a chunk size and a length-tokenizer context: OMEGA's v2
+/// chunks use (74, 1024), the extraneous-chunk stuffing check (60, 10000).
+#[derive(Debug, Clone, Copy)]
+pub struct Splitter {
+    pub max_tokens: usize,
+    pub context: usize,
 }
 
-/// `split_text_by_token_limit`: the chunks of `text`, raw (uncleaned) strings.
-pub fn split_text(bpe: &ClipBpe, text: &str) -> Vec<String> {
-    split_recursive(bpe, text, &DELIMITERS)
-}
+/// OMEGA's v2 description chunks.
+pub const V2: Splitter = Splitter {
+    max_tokens: CHUNK_TOKENS,
+    context: LENGTH_CONTEXT,
+};
 
-fn split_recursive(bpe: &ClipBpe, text: &str, delimiters: &[&str]) -> Vec<String> {
-    if fits(bpe, text) {
-        return vec![text.to_string()];
+impl Splitter {
+    fn fits(&self, bpe: &ClipBpe, text: &str) -> bool {
+        counted_ids_in(bpe, text, self.context).len() <= self.max_tokens
     }
-    let Some((delimiter, rest)) = delimiters.split_first() else {
-        return split_by_tokens(bpe, text);
-    };
-    let mut segments = Vec::new();
-    let mut current = String::new();
-    for part in text.split(delimiter) {
-        let candidate = if current.is_empty() {
-            format!("{current}{part}")
-        } else {
-            format!("{current}{delimiter}{part}")
+
+    /// The chunks of `text`, raw (uncleaned) strings.
+    pub fn split(&self, bpe: &ClipBpe, text: &str) -> Vec<String> {
+        self.split_recursive(bpe, text, &DELIMITERS)
+    }
+
+    fn split_recursive(&self, bpe: &ClipBpe, text: &str, delimiters: &[&str]) -> Vec<String> {
+        if self.fits(bpe, text) {
+            return vec![text.to_string()];
+        }
+        let Some((delimiter, rest)) = delimiters.split_first() else {
+            return self.split_by_tokens(bpe, text);
         };
-        if fits(bpe, &candidate) {
-            current = candidate;
-        } else {
-            if !current.is_empty() {
-                segments.push(std::mem::take(&mut current));
+        let mut segments = Vec::new();
+        let mut current = String::new();
+        for part in text.split(delimiter) {
+            let candidate = if current.is_empty() {
+                format!("{current}{part}")
+            } else {
+                format!("{current}{delimiter}{part}")
+            };
+            if self.fits(bpe, &candidate) {
+                current = candidate;
+            } else {
+                if !current.is_empty() {
+                    segments.push(std::mem::take(&mut current));
+                }
+                current = part.to_string();
             }
-            current = part.to_string();
         }
-    }
-    if !current.is_empty() {
-        segments.push(current);
-    }
-    let mut out = Vec::new();
-    for segment in segments {
-        if fits(bpe, &segment) {
-            out.push(segment);
-        } else {
-            out.extend(split_recursive(bpe, &segment, rest));
+        if !current.is_empty() {
+            segments.push(current);
         }
+        let mut out = Vec::new();
+        for segment in segments {
+            if self.fits(bpe, &segment) {
+                out.push(segment);
+            } else {
+                out.extend(self.split_recursive(bpe, &segment, rest));
+            }
+        }
+        out
     }
-    out
+
+    /// The last resort: `numpy.array_split(tokens, int(n / size) or 1)`, each piece decoded.
+    fn split_by_tokens(&self, bpe: &ClipBpe, text: &str) -> Vec<String> {
+        let ids = counted_ids_in(bpe, text, self.context);
+        let pieces = (ids.len() / self.max_tokens).max(1);
+        array_split(&ids, pieces)
+            .iter()
+            .map(|p| bpe.decode(p))
+            .collect()
+    }
 }
 
-/// The last resort: `numpy.array_split(tokens, int(n / 74) or 1)`, each piece decoded to text.
-fn split_by_tokens(bpe: &ClipBpe, text: &str) -> Vec<String> {
-    let ids = counted_ids(bpe, text);
-    let pieces = (ids.len() / CHUNK_TOKENS).max(1);
-    array_split(&ids, pieces)
-        .iter()
-        .map(|p| bpe.decode(p))
-        .collect()
+/// `split_text_by_token_limit` as OMEGA's v2 text embedding calls it.
+pub fn split_text(bpe: &ClipBpe, text: &str) -> Vec<String> {
+    V2.split(bpe, text)
 }
 
 /// numpy's `array_split`: the first `len % n` pieces get one element more.

@@ -28,6 +28,20 @@ impl MinerScores {
         self.hotkeys = hotkeys.to_vec();
     }
 
+    /// Records the hotkey a UID has now; a UID whose hotkey changed starts again from 0.
+    pub fn observe(&mut self, uid: usize, hotkey: &str) {
+        if self.scores.len() <= uid {
+            self.scores.resize(uid + 1, 0.0);
+        }
+        if self.hotkeys.len() <= uid {
+            self.hotkeys.resize(uid + 1, String::new());
+        }
+        if self.hotkeys[uid] != hotkey {
+            self.scores[uid] = 0.0;
+            self.hotkeys[uid] = hotkey.to_string();
+        }
+    }
+
     /// `score ← α · reward + (1 − α) · score` for responders (NaN rewards count as 0) and
     /// toward the no-response minimum for sampled UIDs that did not answer.
     pub fn update(

@@ -11,5 +11,7 @@ pub mod config;
 pub mod ema;
 pub mod novelty;
 pub mod relevance;
+mod stage;
 
 pub use config::ScoreConfig;
+pub use stage::{score_table, ScoreError, Scorer};

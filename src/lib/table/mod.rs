@@ -6,6 +6,7 @@
 //! * [`markdown`]: the `schemas/*.md` documentation, generated from the declaration.
 
 mod cell;
+mod groups;
 mod io;
 mod macros;
 mod show;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema};
 
 pub use cell::{Cell, EMBEDDING_DIM};
+pub use groups::for_each_group;
 pub use io::{
     open_raw, read_all, ExtendingWriter, RawTable, StreamFormat, TableReader, TableWriter,
 };
@@ -226,6 +228,10 @@ pub fn all_markdown() -> Vec<(&'static str, String)> {
         (
             responses::DedupColumns::NAME,
             markdown::<responses::DedupColumns>(),
+        ),
+        (
+            responses::ScoreColumns::NAME,
+            markdown::<responses::ScoreColumns>(),
         ),
     ]
 }

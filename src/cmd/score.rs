@@ -1,0 +1,88 @@
+//! `omega score`: relevance, richness and stuffing, every component a column.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use omega::model::{Device, ImageBind, SentenceModel};
+use omega::score::ema::MinerScores;
+use omega::score::{score_table, ScoreConfig, Scorer};
+
+use super::{report, Global};
+
+/// Score every answer as SN24 validators do (spec §4.2 steps 11–14), keeping each number.
+///
+/// Per video: cos(video, description), cos(audio, description), cos(video, query),
+/// cos(audio, query) with the query embedded by ImageBind, the text similarity
+/// T = min(0.5, cos²) of description and query from the text model, the unique-token length
+/// scaler, description relevance (0.65 · video + 0.35 · audio, scaled) and query relevance
+/// ((video + audio + T) / 3). The extraneous-chunk stuffing check (60-token chunks) may punish
+/// the answer (−5). Answer score = (0.7 Σ description + 1.3 Σ query) / 2 / 8, at least 0.005;
+/// answers decided by validation keep that score. All constants come from --config (JSON)
+/// with the original's values as defaults.
+///
+/// The classifier stuffing check (jondurbin/unstuffer-v0.2) is not run yet: see the README.
+///
+/// Examples:
+///   omega score -i deduped.parquet -o scored.parquet --model DIR
+///   omega score -i deduped.parquet -o scored.parquet --model DIR --state state.json
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The `deduped` table (`-` = stdin).
+    #[arg(short, long, default_value = "-")]
+    input: String,
+    /// Output table (`-` = Arrow IPC stream on stdout).
+    #[arg(short, long, default_value = "-")]
+    output: String,
+    /// ImageBind model directory (as `omega embed`).
+    #[arg(long, env = "OMEGA_MODEL", value_name = "DIR")]
+    model: PathBuf,
+    /// Text similarity model directory (text_model.json + ONNX + tokenizer.json).
+    #[arg(long, env = "OMEGA_TEXT_MODEL", value_name = "DIR")]
+    text_model: PathBuf,
+    /// Scoring constants as JSON (any subset of the fields; the rest keep the original's values).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Per-miner moving-average state to update (JSON, written atomically).
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+}
+
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let cfg: ScoreConfig = match &args.config {
+        Some(p) => serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("{}: not a scoring config", p.display()))?,
+        None => ScoreConfig::default(),
+    };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut imagebind = ImageBind::load(&args.model, args.device, cores)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let mut text = SentenceModel::load(&args.text_model, cores)
+        .with_context(|| format!("loading {}", args.text_model.display()))?;
+    let mut scorer = Scorer::new(&mut imagebind, &mut text, cfg.clone());
+    let (mut summary, answers) = score_table(&args.input, &args.output, &mut scorer)?;
+    if let Some(path) = &args.state {
+        let mut state = MinerScores::load(path)?;
+        let mut rewards = Vec::new();
+        for (uid, hotkey, score) in answers {
+            if let (Some(uid), Some(score)) = (uid, score) {
+                state.observe(uid as usize, hotkey.as_deref().unwrap_or_default());
+                rewards.push((uid as usize, score));
+            }
+        }
+        state.update(&rewards, &[], &cfg);
+        state
+            .save(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        summary.set("miners_updated", rewards.len());
+    }
+    summary.finish(started.elapsed());
+    report(&summary, global, args.output == "-")
+}

@@ -1,0 +1,158 @@
+//! `omega score` on a real validated and de-duplicated answer: every component column is
+//! consistent with the formulas, the answer score is the aggregate of its columns, answers
+//! decided by validation keep their score, and --state updates the moving average.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use omega::score::ema::MinerScores;
+use omega::table::read_all;
+use omega::table::responses::{ResponseRow, ScoreColumns};
+use omega::table::TableWriter;
+
+fn model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/imagebind-tiny")
+}
+
+fn chain(work: &Path) -> Vec<ResponseRow> {
+    let src = work.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for f in ["bigbuckbunny.mp4", "movie-hello.mp4", "oa4_launch.webm"] {
+        std::fs::copy(media(f), src.join(f)).unwrap();
+    }
+    let p = |n: &str| work.join(n);
+    run_ok(
+        omega()
+            .args([
+                "search",
+                "--source",
+                "dir",
+                "--query",
+                "a rabbit in a forest",
+            ])
+            .arg(&src)
+            .arg("-o")
+            .arg(p("c.parquet"))
+            .arg("-q"),
+    );
+    run_ok(
+        omega()
+            .arg("clip")
+            .arg(p("c.parquet"))
+            .arg("-o")
+            .arg(p("k.parquet"))
+            .arg("--media-dir")
+            .arg(p("media"))
+            .arg("-q"),
+    );
+    run_ok(
+        omega()
+            .args(["embed", "-i"])
+            .arg(p("k.parquet"))
+            .arg("-o")
+            .arg(p("e.parquet"))
+            .arg("--model")
+            .arg(model())
+            .arg("-q"),
+    );
+    run_ok(
+        omega()
+            .args(["validate", "--check", "none", "-i"])
+            .arg(p("e.parquet"))
+            .arg("-o")
+            .arg(p("v.parquet"))
+            .arg("--model")
+            .arg(model())
+            .arg("-q"),
+    );
+    read_all(p("v.parquet").to_str().unwrap()).unwrap()
+}
+
+fn score(work: &Path, responses: &[ResponseRow], state: &Path) -> Vec<ScoreColumns> {
+    let r = work.join("r.parquet");
+    let mut w = TableWriter::<ResponseRow>::create(r.to_str().unwrap()).unwrap();
+    w.write_rows(responses.iter().cloned()).unwrap();
+    w.finish().unwrap();
+    let p = |n: &str| work.join(n);
+    run_ok(
+        omega()
+            .args(["validate", "--check", "none", "-i"])
+            .arg(&r)
+            .arg("-o")
+            .arg(p("v2.parquet"))
+            .arg("--model")
+            .arg(model())
+            .arg("-q"),
+    );
+    run_ok(
+        omega()
+            .args(["dedup", "-i"])
+            .arg(p("v2.parquet"))
+            .arg("-o")
+            .arg(p("d.parquet"))
+            .arg("-q"),
+    );
+    run_ok(
+        omega()
+            .args(["score", "-i"])
+            .arg(p("d.parquet"))
+            .arg("-o")
+            .arg(p("s.parquet"))
+            .arg("--model")
+            .arg(model())
+            .arg("--state")
+            .arg(state)
+            .arg("-q"),
+    );
+    read_all(p("s.parquet").to_str().unwrap()).unwrap()
+}
+
+#[test]
+fn components_add_up_to_the_answer_score() {
+    let work = scratch("score-chain");
+    let mut rows = chain(&work);
+    for r in &mut rows {
+        r.miner_uid = Some(3);
+        r.miner_hotkey = Some("5Hotkey".into());
+    }
+    // A second answer with a fake YouTube id: decided by validation at −5.
+    let mut fake = rows[0].clone();
+    fake.response_id = "fake".into();
+    fake.miner_uid = Some(4);
+    fake.source = "youtube".into();
+    fake.video_id = "short".into();
+    rows.push(fake);
+    let state = work.join("state.json");
+    let out = score(&work, &rows, &state);
+    let honest: Vec<&ScoreColumns> = out[..3].iter().collect();
+    let (mut d, mut q) = (0.0, 0.0);
+    for c in &honest {
+        assert!(c.scored);
+        let u = c.unique_token_count.unwrap() as usize;
+        let ls = omega::score::relevance::length_scaler(u, &Default::default());
+        assert!((c.length_scaler.unwrap() - ls).abs() < 1e-12);
+        let want_d = (0.65 * c.video_desc_cos.unwrap() + 0.35 * c.audio_desc_cos.unwrap()) * ls;
+        assert!((c.description_relevance.unwrap() - want_d).abs() < 1e-9);
+        let t = c.text_similarity.unwrap();
+        assert!((0.0..=0.5).contains(&t));
+        let want_q = (c.video_query_cos.unwrap() + c.audio_query_cos.unwrap() + t) / 3.0;
+        assert!((c.query_relevance.unwrap() - want_q).abs() < 1e-9);
+        d += want_d;
+        q += want_q;
+    }
+    let want = ((0.7 * d + 1.3 * q) / 2.0 / 8.0).max(0.005);
+    assert!(
+        (honest[0].answer_score.unwrap() - want).abs() < 1e-9,
+        "{:?} vs {want}",
+        honest[0].answer_score
+    );
+    assert_eq!(out[3].answer_score, Some(-5.0));
+    assert_eq!(out[3].answer_penalty, Some(-5.0));
+    // The moving average: α = 0.3 from 0.
+    let s = MinerScores::load(&state).unwrap();
+    assert!((s.scores[3] - 0.3 * want).abs() < 1e-9);
+    assert!((s.scores[4] - 0.3 * -5.0).abs() < 1e-9);
+    assert_eq!(s.hotkeys[3], "5Hotkey");
+}
