@@ -14,63 +14,21 @@ use omega::table::read_all;
 use omega::table::responses::{DedupColumns, IndexInput};
 use omega::table::TableWriter;
 
-fn model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/imagebind-tiny")
-}
-
 /// A validated answer of real clips: Big Buck Bunny in H.264 and VP9 (the same footage),
 /// movie-hello and the rocket launch.
 fn validated(work: &Path) -> PathBuf {
-    let src = work.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    for f in [
-        "bigbuckbunny.mp4",
-        "bbb_vp9_opus.webm",
-        "movie-hello.mp4",
-        "oa4_launch.webm",
-    ] {
-        std::fs::copy(media(f), src.join(f)).unwrap();
-    }
-    let p = |n: &str| work.join(n);
-    run_ok(
-        omega()
-            .args(["search", "--source", "dir", "--query", "q"])
-            .arg(&src)
-            .arg("-o")
-            .arg(p("c.parquet"))
-            .arg("-q"),
+    let e = embedded_clips(
+        work,
+        &[
+            "bigbuckbunny.mp4",
+            "bbb_vp9_opus.webm",
+            "movie-hello.mp4",
+            "oa4_launch.webm",
+        ],
+        "q",
     );
-    run_ok(
-        omega()
-            .arg("clip")
-            .arg(p("c.parquet"))
-            .arg("-o")
-            .arg(p("k.parquet"))
-            .arg("--media-dir")
-            .arg(p("media"))
-            .arg("-q"),
-    );
-    run_ok(
-        omega()
-            .args(["embed", "-i"])
-            .arg(p("k.parquet"))
-            .arg("-o")
-            .arg(p("e.parquet"))
-            .arg("--model")
-            .arg(model())
-            .arg("-q"),
-    );
-    run_ok(
-        omega()
-            .args(["validate", "--check", "none", "-i"])
-            .arg(p("e.parquet"))
-            .arg("-o")
-            .arg(p("v.parquet"))
-            .arg("--model")
-            .arg(model())
-            .arg("-q"),
-    );
-    p("v.parquet")
+    validate_unchecked(&e, &work.join("v.parquet"));
+    work.join("v.parquet")
 }
 
 fn dedup(input: &Path, out: &Path, extra: &[&str]) -> Vec<DedupColumns> {

@@ -13,61 +13,17 @@ use omega::table::responses::{ResponseRow, ScoreColumns};
 use omega::table::TableWriter;
 
 fn model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/imagebind-tiny")
+    tiny_model()
 }
 
 fn chain(work: &Path) -> Vec<ResponseRow> {
-    let src = work.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    for f in ["bigbuckbunny.mp4", "movie-hello.mp4", "oa4_launch.webm"] {
-        std::fs::copy(media(f), src.join(f)).unwrap();
-    }
-    let p = |n: &str| work.join(n);
-    run_ok(
-        omega()
-            .args([
-                "search",
-                "--source",
-                "dir",
-                "--query",
-                "a rabbit in a forest",
-            ])
-            .arg(&src)
-            .arg("-o")
-            .arg(p("c.parquet"))
-            .arg("-q"),
+    let e = embedded_clips(
+        work,
+        &["bigbuckbunny.mp4", "movie-hello.mp4", "oa4_launch.webm"],
+        "a rabbit in a forest",
     );
-    run_ok(
-        omega()
-            .arg("clip")
-            .arg(p("c.parquet"))
-            .arg("-o")
-            .arg(p("k.parquet"))
-            .arg("--media-dir")
-            .arg(p("media"))
-            .arg("-q"),
-    );
-    run_ok(
-        omega()
-            .args(["embed", "-i"])
-            .arg(p("k.parquet"))
-            .arg("-o")
-            .arg(p("e.parquet"))
-            .arg("--model")
-            .arg(model())
-            .arg("-q"),
-    );
-    run_ok(
-        omega()
-            .args(["validate", "--check", "none", "-i"])
-            .arg(p("e.parquet"))
-            .arg("-o")
-            .arg(p("v.parquet"))
-            .arg("--model")
-            .arg(model())
-            .arg("-q"),
-    );
-    read_all(p("v.parquet").to_str().unwrap()).unwrap()
+    validate_unchecked(&e, &work.join("v.parquet"));
+    read_all(work.join("v.parquet").to_str().unwrap()).unwrap()
 }
 
 fn score(work: &Path, responses: &[ResponseRow], state: &Path) -> Vec<ScoreColumns> {

@@ -13,50 +13,16 @@ use omega::table::responses::{ResponseRow, ValidatedColumns};
 use omega::table::TableWriter;
 
 fn model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/imagebind-tiny")
+    tiny_model()
 }
 
 /// search → clip → embed on a few real files; returns the embeddings table.
 fn embedded(work: &Path) -> PathBuf {
-    let src = work.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    for f in ["bigbuckbunny.mp4", "movie-hello.mp4", "oa4_launch.webm"] {
-        std::fs::copy(media(f), src.join(f)).unwrap();
-    }
-    let (c, k, e) = (
-        work.join("c.parquet"),
-        work.join("clips.parquet"),
-        work.join("emb.parquet"),
-    );
-    run_ok(
-        omega()
-            .args(["search", "--source", "dir", "--query", "q"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&c)
-            .arg("-q"),
-    );
-    run_ok(
-        omega()
-            .arg("clip")
-            .arg(&c)
-            .arg("-o")
-            .arg(&k)
-            .arg("--media-dir")
-            .arg(work.join("media"))
-            .arg("-q"),
-    );
-    run_ok(
-        omega()
-            .args(["embed", "-i"])
-            .arg(&k)
-            .arg("-o")
-            .arg(&e)
-            .arg("--model")
-            .arg(model())
-            .arg("-q"),
-    );
-    e
+    embedded_clips(
+        work,
+        &["bigbuckbunny.mp4", "movie-hello.mp4", "oa4_launch.webm"],
+        "q",
+    )
 }
 
 fn validate(input: &Path, work: &Path, extra: &[&str]) -> Vec<(ResponseRow, ValidatedColumns)> {

@@ -9,7 +9,7 @@ use omega::index::{ExactIndex, VectorIndex};
 use omega::report::Summary;
 use omega::score::ScoreConfig;
 
-use super::{report, Global};
+use super::{report, Global, TableIo};
 
 /// Drop duplicates within each answer and measure novelty against the videos already accepted.
 ///
@@ -29,12 +29,8 @@ use super::{report, Global};
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The `validated` table (`-` = stdin).
-    #[arg(short, long, default_value = "-")]
-    input: String,
-    /// Output table (`-` = Arrow IPC stream on stdout).
-    #[arg(short, long, default_value = "-")]
-    output: String,
+    #[command(flatten)]
+    io: TableIo,
     /// The index of accepted videos (created if missing).
     #[arg(long, value_name = "DIR")]
     index: Option<PathBuf>,
@@ -74,8 +70,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .as_mut()
         .map(|i| i as &mut (dyn VectorIndex + 'static));
     let mut summary = dedup_table(
-        &args.input,
-        &args.output,
+        &args.io.input,
+        &args.io.output,
         ix,
         args.insert,
         &ScoreConfig::default(),
@@ -84,5 +80,5 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         summary.set("index_size", i.len());
     }
     summary.finish(started.elapsed());
-    report(&summary, global, args.output == "-")
+    report(&summary, global, args.io.output == "-")
 }

@@ -114,6 +114,17 @@ fn report(summary: &Summary, global: &Global, table_on_stdout: bool) -> anyhow::
     Ok(())
 }
 
+/// The input and output of a stage that extends a table.
+#[derive(clap::Args, Clone)]
+struct TableIo {
+    /// The input table (`-` = stdin).
+    #[arg(short, long, default_value = "-")]
+    input: String,
+    /// Output table (`-` = Arrow IPC stream on stdout).
+    #[arg(short, long, default_value = "-")]
+    output: String,
+}
+
 /// Arguments shared by the stages that run yt-dlp.
 #[derive(clap::Args, Clone)]
 struct YtDlpArgs {

@@ -8,7 +8,7 @@ use omega::model::{Device, ImageBind, SentenceModel};
 use omega::score::ema::MinerScores;
 use omega::score::{score_table, ScoreConfig, Scorer};
 
-use super::{report, Global};
+use super::{report, Global, TableIo};
 
 /// Score every answer as SN24 validators do (spec §4.2 steps 11–14), keeping each number.
 ///
@@ -29,12 +29,8 @@ use super::{report, Global};
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The `deduped` table (`-` = stdin).
-    #[arg(short, long, default_value = "-")]
-    input: String,
-    /// Output table (`-` = Arrow IPC stream on stdout).
-    #[arg(short, long, default_value = "-")]
-    output: String,
+    #[command(flatten)]
+    io: TableIo,
     /// ImageBind model directory (as `omega embed`).
     #[arg(long, env = "OMEGA_MODEL", value_name = "DIR")]
     model: PathBuf,
@@ -66,8 +62,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .with_context(|| format!("loading {}", args.model.display()))?;
     let mut text = SentenceModel::load(&args.text_model, cores)
         .with_context(|| format!("loading {}", args.text_model.display()))?;
+    if !global.quiet {
+        eprintln!(
+            "omega score: notice: the classifier stuffing check (jondurbin/unstuffer-v0.2) is not configured and is skipped; the extraneous-chunk check runs"
+        );
+    }
     let mut scorer = Scorer::new(&mut imagebind, &mut text, cfg.clone());
-    let (mut summary, answers) = score_table(&args.input, &args.output, &mut scorer)?;
+    let (mut summary, answers) = score_table(&args.io.input, &args.io.output, &mut scorer)?;
     if let Some(path) = &args.state {
         let mut state = MinerScores::load(path)?;
         let mut rewards = Vec::new();
@@ -84,5 +85,5 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         summary.set("miners_updated", rewards.len());
     }
     summary.finish(started.elapsed());
-    report(&summary, global, args.output == "-")
+    report(&summary, global, args.io.output == "-")
 }

@@ -10,7 +10,7 @@ use omega::model::{Device, ImageBind};
 use omega::score::ScoreConfig;
 use omega::validate::{validate_table, CheckMode, ValidateOptions};
 
-use super::{report, Global, YtDlpArgs};
+use super::{report, Global, TableIo, YtDlpArgs};
 
 /// Check every answer as an SN24 validator does, keeping every number for audit.
 ///
@@ -29,12 +29,8 @@ use super::{report, Global, YtDlpArgs};
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The input table (`-` = stdin).
-    #[arg(short, long, default_value = "-")]
-    input: String,
-    /// Output table (`-` = Arrow IPC stream on stdout).
-    #[arg(short, long, default_value = "-")]
-    output: String,
+    #[command(flatten)]
+    io: TableIo,
     /// Model directory for re-embedding (as `omega embed`).
     #[arg(long, env = "OMEGA_MODEL", value_name = "DIR")]
     model: PathBuf,
@@ -84,7 +80,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         embed: EmbedOptions::default(),
         seed: args.seed,
     };
-    let mut summary = validate_table(&args.input, &args.output, &mut model, &opts)?;
+    let mut summary = validate_table(&args.io.input, &args.io.output, &mut model, &opts)?;
     summary.finish(started.elapsed());
-    report(&summary, global, args.output == "-")
+    report(&summary, global, args.io.output == "-")
 }

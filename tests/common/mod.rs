@@ -154,3 +154,62 @@ pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
         .collect();
     (shape, data)
 }
+
+/// The stand-in ImageBind model directory.
+pub fn tiny_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/imagebind-tiny")
+}
+
+/// search (`--source dir`, with `query`) → clip → embed with the stand-in model, on copies of
+/// the media `files` in `work/src`; returns the `embeddings` table.
+pub fn embedded_clips(work: &Path, files: &[&str], query: &str) -> PathBuf {
+    let src = work.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for f in files {
+        std::fs::copy(media(f), src.join(f)).unwrap();
+    }
+    let p = |n: &str| work.join(n);
+    run_ok(
+        omega()
+            .args(["search", "--source", "dir", "--query", query])
+            .arg(&src)
+            .arg("-o")
+            .arg(p("c.parquet"))
+            .arg("-q"),
+    );
+    run_ok(
+        omega()
+            .arg("clip")
+            .arg(p("c.parquet"))
+            .arg("-o")
+            .arg(p("k.parquet"))
+            .arg("--media-dir")
+            .arg(p("media"))
+            .arg("-q"),
+    );
+    run_ok(
+        omega()
+            .args(["embed", "-i"])
+            .arg(p("k.parquet"))
+            .arg("-o")
+            .arg(p("e.parquet"))
+            .arg("--model")
+            .arg(tiny_model())
+            .arg("-q"),
+    );
+    p("e.parquet")
+}
+
+/// `omega validate --check none` of `input` into `output`.
+pub fn validate_unchecked(input: &Path, output: &Path) {
+    run_ok(
+        omega()
+            .args(["validate", "--check", "none", "-i"])
+            .arg(input)
+            .arg("-o")
+            .arg(output)
+            .arg("--model")
+            .arg(tiny_model())
+            .arg("-q"),
+    );
+}
