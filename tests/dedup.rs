@@ -215,3 +215,83 @@ fn recall_equals_brute_force() {
         );
     }
 }
+
+/// Writes `ids` with the given vectors as an `IndexInput` shard.
+fn shard(path: &Path, rows: &[(String, Vec<f32>)]) {
+    let mut w = TableWriter::<IndexInput>::create(path.to_str().unwrap()).unwrap();
+    w.write_rows(rows.iter().map(|(id, v)| IndexInput {
+        video_id: id.clone(),
+        video_emb: Some(v.clone()),
+        status: Status::Ok,
+    }))
+    .unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn dataset_scope_keeps_the_first_of_each_near_duplicate_group_across_shards() {
+    let work = scratch("dedup-dataset");
+    let mut rng = fastrand::Rng::with_seed(5);
+    let bases: Vec<Vec<f32>> = (0..300)
+        .map(|_| (0..1024).map(|_| rng.f32() - 0.5).collect())
+        .collect();
+    // Each base appears up to 3 times with small noise (cosine ≈ 0.99), spread over two shards
+    // and across batch boundaries (1024 rows per batch).
+    let mut rows = Vec::new();
+    for copy in 0..3 {
+        for (b, base) in bases
+            .iter()
+            .enumerate()
+            .filter(|(b, _)| copy == 0 || b % (copy + 1) == 0)
+        {
+            let v: Vec<f32> = base.iter().map(|x| x + (rng.f32() - 0.5) * 0.02).collect();
+            rows.push((format!("b{b}-c{copy}"), v));
+        }
+    }
+    let (a, b) = rows.split_at(rows.len() / 2);
+    shard(&work.join("s1.parquet"), a);
+    shard(&work.join("s2.parquet"), b);
+    let out = work.join("unique.parquet");
+    run_ok(
+        omega()
+            .args(["dedup", "--scope", "dataset", "-o"])
+            .arg(&out)
+            .arg(work.join("s1.parquet"))
+            .arg(work.join("s2.parquet"))
+            .arg("-q"),
+    );
+    let kept: Vec<omega::table::responses::DatasetDedupColumns> =
+        read_all(out.to_str().unwrap()).unwrap();
+    let ids: Vec<IndexInput> = read_all(out.to_str().unwrap()).unwrap();
+    assert_eq!(
+        kept.len(),
+        rows.len(),
+        "every row is in the output, with its verdict"
+    );
+    for (row, k) in ids.iter().zip(&kept) {
+        let first_copy = row.video_id.ends_with("-c0");
+        assert_eq!(k.keep, first_copy, "{}: {k:?}", row.video_id);
+        if !first_copy {
+            let base = row.video_id.split('-').next().unwrap();
+            assert!(
+                k.near_duplicate_of
+                    .as_deref()
+                    .unwrap()
+                    .starts_with(&format!("{base}-")),
+                "{k:?}"
+            );
+        }
+    }
+    // --drop-duplicates writes only the kept rows.
+    let out2 = work.join("unique2.parquet");
+    run_ok(
+        omega()
+            .args(["dedup", "--scope", "dataset", "--drop-duplicates", "-o"])
+            .arg(&out2)
+            .arg(work.join("s1.parquet"))
+            .arg(work.join("s2.parquet"))
+            .arg("-q"),
+    );
+    let only: Vec<IndexInput> = read_all(out2.to_str().unwrap()).unwrap();
+    assert_eq!(only.len(), bases.len());
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use omega::dedup::{build_index, dedup_table};
+use omega::dedup::{build_index, dedup_dataset, dedup_table};
 use omega::index::{ExactIndex, VectorIndex};
 use omega::report::Summary;
 use omega::score::ScoreConfig;
@@ -26,6 +26,7 @@ use super::{report, Global, TableIo};
 /// Examples:
 ///   omega dedup -i validated.parquet -o deduped.parquet --index index/ --insert
 ///   omega dedup --build-index index/ shard-0001.parquet shard-0002.parquet
+///   omega dedup --scope dataset -o unique.parquet --drop-duplicates shard-*.parquet
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -40,7 +41,14 @@ pub struct Args {
     /// Build (or extend) the index at DIR from tables with `video_id` and `video_emb`, then stop.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["index", "insert"])]
     build_index: Option<PathBuf>,
-    /// Tables for --build-index.
+    /// `answer` (each answer of a `validated` table) or `dataset` (near-duplicates across the
+    /// shards given as TABLES, streaming; the first of each group is kept).
+    #[arg(long, default_value = "answer")]
+    scope: String,
+    /// With --scope dataset: leave the rows that are not kept out of the output (counted).
+    #[arg(long)]
+    drop_duplicates: bool,
+    /// Tables for --build-index or --scope dataset.
     tables: Vec<String>,
 }
 
@@ -58,6 +66,32 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         summary.set("index_size", index.len());
         summary.finish(started.elapsed());
         return report(&summary, global, false);
+    }
+    if args.scope == "dataset" {
+        if args.tables.is_empty() {
+            bail!("--scope dataset needs shards: omega dedup --scope dataset -o OUT SHARD...");
+        }
+        // Without --index, a scratch index next to the output holds the kept rows.
+        let scratch = std::env::temp_dir().join(format!("omega-dedup-{}", std::process::id()));
+        let dir = args.index.clone().unwrap_or_else(|| scratch.clone());
+        let mut index = ExactIndex::open(&dir)
+            .with_context(|| format!("opening the index {}", dir.display()))?;
+        let result = dedup_dataset(
+            &args.tables,
+            &args.io.output,
+            &mut index,
+            args.drop_duplicates,
+            &ScoreConfig::default(),
+        );
+        if args.index.is_none() {
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+        let mut summary = result?;
+        summary.finish(started.elapsed());
+        return report(&summary, global, args.io.output == "-");
+    }
+    if args.scope != "answer" {
+        bail!("--scope {}: expected answer or dataset", args.scope);
     }
     let mut index = match &args.index {
         Some(dir) => Some(

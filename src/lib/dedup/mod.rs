@@ -6,7 +6,7 @@ use crate::outcome::{ErrorClass, Outcome, Status};
 use crate::report::Summary;
 use crate::score::novelty::{global_novelty, in_batch, novelty, too_similar};
 use crate::score::ScoreConfig;
-use crate::table::responses::{DedupColumns, DedupInput, IndexInput};
+use crate::table::responses::{DatasetDedupColumns, DedupColumns, DedupInput, IndexInput};
 use crate::table::{for_each_group, ExtendingWriter, TableError, TableReader};
 
 #[derive(Debug, thiserror::Error)]
@@ -146,4 +146,98 @@ pub fn build_index(index: &mut dyn VectorIndex, tables: &[String]) -> Result<usi
         }
     }
     Ok(added)
+}
+
+/// `--scope dataset`: keeps the first of every group of near-duplicates across `shards` (in
+/// order), comparing each row with the index and with the rows kept before it. Streams batch by
+/// batch: memory holds one batch, the index lives on disk (kept rows are inserted as they go).
+/// With `drop`, rows that are not kept are left out of the output (and counted).
+pub fn dedup_dataset(
+    shards: &[String],
+    output: &str,
+    index: &mut (dyn VectorIndex + 'static),
+    drop: bool,
+    cfg: &ScoreConfig,
+) -> Result<Summary, DedupError> {
+    let mut summary = Summary::new("dedup");
+    let mut writer: Option<ExtendingWriter<DatasetDedupColumns>> = None;
+    let mut dropped = 0usize;
+    let limit = 1.0 - cfg.difference_threshold;
+    for shard in shards {
+        let mut reader = TableReader::<IndexInput>::open(shard)?;
+        if writer.is_none() {
+            writer = Some(ExtendingWriter::create(output, reader.schema())?);
+        }
+        let w = writer.as_mut().expect("created above");
+        while let Some(next) = reader.next_batch() {
+            let (raw, rows) = next?;
+            let vectors: Vec<&[f32]> = rows.iter().filter_map(|r| r.video_emb.as_deref()).collect();
+            let mut nearest = index.nearest(&vectors)?.into_iter();
+            let mut accepted: Vec<(String, Vec<f32>)> = Vec::new();
+            let mut added = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let Some(v) = r.video_emb.as_deref().filter(|_| r.status == Status::Ok) else {
+                    if r.video_emb.is_some() {
+                        nearest.next();
+                    }
+                    added.push(DatasetDedupColumns {
+                        keep: false,
+                        near_duplicate_of: None,
+                        near_duplicate_cosine: None,
+                    });
+                    continue;
+                };
+                let in_index = nearest
+                    .next()
+                    .flatten()
+                    .map(|n| (n.id, f64::from(n.cosine)));
+                let in_batch = accepted
+                    .iter()
+                    .map(|(id, a)| (id.clone(), f64::from(crate::embed::cosine(v, a))))
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                let best = [in_index, in_batch]
+                    .into_iter()
+                    .flatten()
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                let dup = best.filter(|(_, c)| *c > limit);
+                if dup.is_none() {
+                    accepted.push((r.video_id.clone(), v.to_vec()));
+                }
+                added.push(DatasetDedupColumns {
+                    keep: dup.is_none(),
+                    near_duplicate_cosine: dup.as_ref().map(|d| d.1),
+                    near_duplicate_of: dup.map(|d| d.0),
+                });
+            }
+            index.insert(&accepted)?;
+            for c in &added {
+                let (status, class) = if c.keep {
+                    (Status::Ok, None)
+                } else {
+                    (Status::Skipped, Some(ErrorClass::NotNovel))
+                };
+                summary.add(status, class, None);
+            }
+            if drop {
+                let keep: Vec<bool> = added.iter().map(|c| c.keep).collect();
+                dropped += keep.iter().filter(|k| !**k).count();
+                let mask = arrow_array::BooleanArray::from(keep);
+                let raw = arrow_select::filter::filter_record_batch(&raw, &mask).map_err(|e| {
+                    TableError::Format {
+                        path: shard.into(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let kept: Vec<DatasetDedupColumns> = added.into_iter().filter(|c| c.keep).collect();
+                w.write(&raw, &kept)?;
+            } else {
+                w.write(&raw, &added)?;
+            }
+        }
+    }
+    if let Some(w) = writer {
+        w.finish()?;
+    }
+    summary.set("rows_dropped", dropped);
+    Ok(summary)
 }

@@ -233,5 +233,9 @@ pub fn all_markdown() -> Vec<(&'static str, String)> {
             responses::ScoreColumns::NAME,
             markdown::<responses::ScoreColumns>(),
         ),
+        (
+            responses::DatasetDedupColumns::NAME,
+            markdown::<responses::DatasetDedupColumns>(),
+        ),
     ]
 }
