@@ -37,7 +37,16 @@ SHAPES = {
 }
 
 
+def import_shim():
+    """imagebind imports its data.py, which imports pytorchvideo; PyPI's pytorchvideo 0.1.5 needs
+    a torchvision module that torchvision >= 0.17 removed. OMEGA's fork works around it the
+    same way: the old module name points at its successor."""
+    import torchvision.transforms.functional as functional
+    sys.modules.setdefault("torchvision.transforms.functional_tensor", functional)
+
+
 def load_model(args):
+    import_shim()
     from imagebind.models import imagebind_model
 
     if args.random_init:
