@@ -105,6 +105,8 @@ JSON
   mv "$MINILM/text_model.json.tmp" "$MINILM/text_model.json"
   rm -rf "$CACHE/pkgs"
 fi
+# The test stuffing classifier (committed) uses MiniLM's tokenizer.
+[ -f models/test-stuffing-classifier/tokenizer.json ] || cp "$MINILM/tokenizer.json" models/test-stuffing-classifier/
 # The stand-in model directory (committed) reads the vocabulary from next to its manifest.
 [ -f models/imagebind-tiny/bpe_simple_vocab_16e6.txt.gz ] || cp "$MODELS/bpe_simple_vocab_16e6.txt.gz" models/imagebind-tiny/
 

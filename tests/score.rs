@@ -27,6 +27,15 @@ fn chain(work: &Path) -> Vec<ResponseRow> {
 }
 
 fn score(work: &Path, responses: &[ResponseRow], state: &Path) -> Vec<ScoreColumns> {
+    score_with(work, responses, state, &[])
+}
+
+fn score_with(
+    work: &Path,
+    responses: &[ResponseRow],
+    state: &Path,
+    extra: &[&str],
+) -> Vec<ScoreColumns> {
     let r = work.join("r.parquet");
     let mut w = TableWriter::<ResponseRow>::create(r.to_str().unwrap()).unwrap();
     w.write_rows(responses.iter().cloned()).unwrap();
@@ -60,6 +69,7 @@ fn score(work: &Path, responses: &[ResponseRow], state: &Path) -> Vec<ScoreColum
             .arg(model())
             .arg("--state")
             .arg(state)
+            .args(extra)
             .arg("-q"),
     );
     read_all(p("s.parquet").to_str().unwrap()).unwrap()
@@ -111,4 +121,73 @@ fn components_add_up_to_the_answer_score() {
     assert!((s.scores[3] - 0.3 * want).abs() < 1e-9);
     assert!((s.scores[4] - 0.3 * -5.0).abs() < 1e-9);
     assert_eq!(s.hotkeys[3], "5Hotkey");
+}
+
+#[test]
+fn the_stuffing_classifier_drops_or_punishes() {
+    let work = scratch("score-stuffing");
+    let base = chain(&work);
+    let classifier = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/test-stuffing-classifier");
+    // The test classifier calls a text stuffed when it has more than 20 tokens (CLS and SEP
+    // included), confidently so from about 23.
+    let words = |n: usize| {
+        (0..n)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let answer = |id: &str, descriptions: [String; 3]| -> Vec<ResponseRow> {
+        base.iter()
+            .zip(descriptions)
+            .map(|(r, d)| {
+                let mut r = r.clone();
+                r.response_id = id.into();
+                r.description = d;
+                r
+            })
+            .collect()
+    };
+    let mut rows = answer(
+        "clean",
+        [
+            "a big bunny".into(),
+            "a man says hello".into(),
+            "a rocket launch".into(),
+        ],
+    );
+    // "w0 w1 …" tokenizes into about 2 tokens per word: 10 words ≈ 21–22 tokens → stuffed, unsure.
+    rows.extend(answer(
+        "dropped",
+        ["a big bunny".into(), words(10), "a rocket launch".into()],
+    ));
+    rows.extend(answer(
+        "punished",
+        ["a big bunny".into(), words(40), "a rocket launch".into()],
+    ));
+    let cls = classifier.to_str().unwrap();
+    let out = score_with(
+        &work,
+        &rows,
+        &work.join("state.json"),
+        &["--stuffing-model", cls],
+    );
+    let (clean, dropped, punished) = (&out[0..3], &out[3..6], &out[6..9]);
+    assert!(clean
+        .iter()
+        .all(|c| c.stuffing_label.as_deref() == Some("1") && c.scored));
+    assert_eq!(dropped[1].stuffing_label.as_deref(), Some("0"));
+    assert!(
+        dropped[1].stuffing_confidence.unwrap() <= 0.75,
+        "{:?}",
+        dropped[1].stuffing_confidence
+    );
+    assert!(
+        !dropped[1].scored && dropped[0].scored && dropped[2].scored,
+        "unsure stuffing drops the video"
+    );
+    assert!(dropped[0].answer_score.unwrap() > 0.0);
+    assert!(punished
+        .iter()
+        .all(|c| c.answer_score == Some(-5.0)
+            && c.answer_reason.as_deref().unwrap().contains("stuffed")));
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use omega::model::{Device, ImageBind, SentenceModel};
+use omega::model::{Device, ImageBind, SentenceModel, TextClassifier};
 use omega::score::ema::MinerScores;
 use omega::score::{score_table, ScoreConfig, Scorer};
 
@@ -21,7 +21,8 @@ use super::{report, Global, TableIo};
 /// answers decided by validation keep that score. All constants come from --config (JSON)
 /// with the original's values as defaults.
 ///
-/// The classifier stuffing check (jondurbin/unstuffer-v0.2) is not run yet: see the README.
+/// The classifier stuffing check runs with --stuffing-model (label != clean with confidence
+/// > 0.75 → −5; less confident → the video is dropped).
 ///
 /// Examples:
 ///   omega score -i deduped.parquet -o scored.parquet --model DIR
@@ -40,6 +41,10 @@ pub struct Args {
     /// Scoring constants as JSON (any subset of the fields; the rest keep the original's values).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Stuffing classifier directory (classifier.json + ONNX + tokenizer.json), e.g. an ONNX
+    /// export of jondurbin/unstuffer-v0.2. Without it that check is skipped, with one notice.
+    #[arg(long, env = "OMEGA_STUFFING_MODEL", value_name = "DIR")]
+    stuffing_model: Option<PathBuf>,
     /// Per-miner moving-average state to update (JSON, written atomically).
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
@@ -62,12 +67,20 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .with_context(|| format!("loading {}", args.model.display()))?;
     let mut text = SentenceModel::load(&args.text_model, cores)
         .with_context(|| format!("loading {}", args.text_model.display()))?;
-    if !global.quiet {
-        eprintln!(
-            "omega score: notice: the classifier stuffing check (jondurbin/unstuffer-v0.2) is not configured and is skipped; the extraneous-chunk check runs"
-        );
-    }
+    let mut classifier = match &args.stuffing_model {
+        Some(dir) => Some(
+            TextClassifier::load(dir, cores)
+                .with_context(|| format!("loading {}", dir.display()))?,
+        ),
+        None => {
+            if !global.quiet {
+                eprintln!("omega score: notice: no --stuffing-model: the classifier stuffing check is skipped (the extraneous-chunk check runs)");
+            }
+            None
+        }
+    };
     let mut scorer = Scorer::new(&mut imagebind, &mut text, cfg.clone());
+    scorer.stuffing = classifier.as_mut();
     let (mut summary, answers) = score_table(&args.io.input, &args.io.output, &mut scorer)?;
     if let Some(path) = &args.state {
         let mut state = MinerScores::load(path)?;

@@ -13,7 +13,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 pub use manifest::{EncoderSpec, Manifest};
-pub use sentence::{SentenceManifest, SentenceModel};
+pub use sentence::{Classification, SentenceManifest, SentenceModel, TextClassifier};
 
 use crate::imagebind::bpe::ClipBpe;
 

@@ -1,7 +1,8 @@
-//! A sentence-embedding model for the validator's text similarity T (description vs query):
-//! an ONNX encoder with a Hugging Face `tokenizer.json` and a pooling rule, described by
-//! `text_model.json`. The default is all-MiniLM-L6-v2 (int8, mean pooling); the live network
-//! uses Alibaba-NLP/gte-large-en-v1.5 (CLS pooling), which a user can export and point to.
+//! Text models on ONNX Runtime with a Hugging Face `tokenizer.json`: the sentence-embedding
+//! model of the validator's text similarity T (description vs query) and the stuffing
+//! classifier. Each is a directory with a small JSON manifest. The default sentence model is
+//! all-MiniLM-L6-v2 (int8, mean pooling); the live network uses Alibaba-NLP/gte-large-en-v1.5
+//! (CLS pooling) and jondurbin/unstuffer-v0.2, which a user can export and point to.
 
 use std::path::Path;
 
@@ -11,26 +12,25 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::{environment, ModelError};
 
-/// `text_model.json`.
+/// `text_model.json` (sentence model) or `classifier.json` (stuffing classifier).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SentenceManifest {
     pub model_id: String,
     pub onnx: String,
     pub tokenizer: String,
-    /// The `[batch, seq, hidden]` output.
+    /// Sentence model: the `[batch, seq, hidden]` output; classifier: the `[batch, labels]` logits.
     pub output: String,
-    /// `mean` (masked mean of the tokens) or `cls` (the first token).
+    /// Sentence model: `mean` (masked mean of the tokens) or `cls` (the first token).
+    #[serde(default)]
     pub pooling: String,
     pub max_length: usize,
+    /// Classifier: the label of each logit; the one named `clean_label` means not stuffed.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub clean_label: String,
     #[serde(default)]
     pub license: String,
-}
-
-pub struct SentenceModel {
-    pub manifest: SentenceManifest,
-    session: Session,
-    tokenizer: Tokenizer,
-    inputs: Vec<String>,
 }
 
 fn manifest_error(path: &Path, e: impl std::fmt::Display) -> ModelError {
@@ -40,12 +40,25 @@ fn manifest_error(path: &Path, e: impl std::fmt::Display) -> ModelError {
     }
 }
 
-impl SentenceModel {
-    pub fn load(dir: &Path, threads: usize) -> Result<Self, ModelError> {
-        let path = dir.join("text_model.json");
+/// A tokenizer and an ONNX session fed `input_ids`, `attention_mask`, `token_type_ids`.
+struct TextOnnx {
+    manifest: SentenceManifest,
+    session: Session,
+    tokenizer: Tokenizer,
+    inputs: Vec<String>,
+}
+
+impl TextOnnx {
+    fn load(
+        dir: &Path,
+        manifest_name: &str,
+        threads: usize,
+        hint: &str,
+    ) -> Result<Self, ModelError> {
+        let path = dir.join(manifest_name);
         let text = std::fs::read_to_string(&path).map_err(|e| ModelError::Missing {
             path: path.clone(),
-            hint: format!("{e}; scripts/setup.sh puts all-MiniLM-L6-v2 in .cache/models/minilm (see README, \"Scoring\")"),
+            hint: format!("{e}; {hint}"),
         })?;
         let manifest: SentenceManifest =
             serde_json::from_str(&text).map_err(|e| manifest_error(&path, e))?;
@@ -75,7 +88,7 @@ impl SentenceModel {
             .iter()
             .map(|i| i.name().to_string())
             .collect();
-        Ok(SentenceModel {
+        Ok(TextOnnx {
             manifest,
             session,
             tokenizer,
@@ -83,11 +96,8 @@ impl SentenceModel {
         })
     }
 
-    /// L2-normalised embeddings of `texts`.
-    pub fn embed(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
+    /// Runs `texts`; returns the output's shape and values, and the attention mask `[batch, seq]`.
+    fn run(&mut self, texts: &[String]) -> Result<(Vec<usize>, Vec<f32>, Vec<i64>), ModelError> {
         let enc = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
@@ -124,19 +134,50 @@ impl SentenceModel {
             ));
         }
         let outputs = self.session.run(inputs).map_err(ModelError::from_ort)?;
-        let (oshape, hidden) = outputs[self.manifest.output.as_str()]
+        let (oshape, values) = outputs[self.manifest.output.as_str()]
             .try_extract_tensor::<f32>()
             .map_err(ModelError::from_ort)?;
-        let dim = *oshape.last().expect("[batch, seq, hidden]") as usize;
-        let cls = self.manifest.pooling == "cls";
+        Ok((
+            oshape.iter().map(|&d| d as usize).collect(),
+            values.to_vec(),
+            mask,
+        ))
+    }
+}
+
+/// Sentence embeddings (text similarity T).
+pub struct SentenceModel {
+    inner: TextOnnx,
+}
+
+impl SentenceModel {
+    pub fn load(dir: &Path, threads: usize) -> Result<Self, ModelError> {
+        let hint = "scripts/setup.sh puts all-MiniLM-L6-v2 in .cache/models/minilm (see README, \"The validator's judgement\")";
+        Ok(SentenceModel {
+            inner: TextOnnx::load(dir, "text_model.json", threads, hint)?,
+        })
+    }
+
+    pub fn manifest(&self) -> &SentenceManifest {
+        &self.inner.manifest
+    }
+
+    /// L2-normalised embeddings of `texts`.
+    pub fn embed(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (shape, hidden, mask) = self.inner.run(texts)?;
+        let (batch, seq, dim) = (shape[0], shape[1], shape[2]);
+        let tokens = if self.inner.manifest.pooling == "cls" {
+            1
+        } else {
+            seq
+        };
         Ok((0..batch)
             .map(|b| {
                 let mut pooled = vec![0f32; dim];
-                let tokens = if cls { 1 } else { seq };
-                for t in 0..tokens {
-                    if mask[b * seq + t] == 0 {
-                        continue;
-                    }
+                for t in (0..tokens).filter(|&t| mask[b * seq + t] != 0) {
                     let row = &hidden[(b * seq + t) * dim..(b * seq + t + 1) * dim];
                     pooled.iter_mut().zip(row).for_each(|(p, h)| *p += h);
                 }
@@ -145,5 +186,74 @@ impl SentenceModel {
                 pooled.iter().map(|p| p / n).collect()
             })
             .collect())
+    }
+}
+
+/// A text classifier's verdict on one text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    pub label: String,
+    pub confidence: f64,
+}
+
+/// The stuffing classifier (`classifier.json`): softmax over the logits, top label.
+pub struct TextClassifier {
+    inner: TextOnnx,
+}
+
+impl TextClassifier {
+    pub fn load(dir: &Path, threads: usize) -> Result<Self, ModelError> {
+        let hint = "export jondurbin/unstuffer-v0.2 (or any classifier with its labels) to ONNX and describe it in classifier.json (see README)";
+        let inner = TextOnnx::load(dir, "classifier.json", threads, hint)?;
+        if inner.manifest.labels.is_empty()
+            || !inner.manifest.labels.contains(&inner.manifest.clean_label)
+        {
+            return Err(manifest_error(
+                &dir.join("classifier.json"),
+                "needs `labels` and a `clean_label` among them",
+            ));
+        }
+        Ok(TextClassifier { inner })
+    }
+
+    pub fn manifest(&self) -> &SentenceManifest {
+        &self.inner.manifest
+    }
+
+    /// The top label of each text and its softmax probability.
+    pub fn classify(&mut self, texts: &[String]) -> Result<Vec<Classification>, ModelError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (shape, logits, _) = self.inner.run(texts)?;
+        let labels = &self.inner.manifest.labels;
+        if shape.len() != 2 || shape[1] != labels.len() {
+            return Err(ModelError::Runtime(format!(
+                "classifier output has shape {shape:?}, expected [batch, {}]",
+                labels.len()
+            )));
+        }
+        Ok(logits
+            .chunks(labels.len())
+            .map(|row| {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let exps: Vec<f64> = row.iter().map(|&l| f64::from(l - max).exp()).collect();
+                let sum: f64 = exps.iter().sum();
+                let (best, p) = exps
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .expect("labels");
+                Classification {
+                    label: labels[best].clone(),
+                    confidence: p / sum,
+                }
+            })
+            .collect())
+    }
+
+    /// Whether a verdict says "stuffed".
+    pub fn is_stuffed(&self, c: &Classification) -> bool {
+        c.label != self.inner.manifest.clean_label
     }
 }

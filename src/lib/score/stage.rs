@@ -10,7 +10,7 @@ use super::ScoreConfig;
 use crate::embed::{cosine, embed_texts};
 use crate::imagebind::bpe::Truncation;
 use crate::imagebind::chunk::{unique_token_count, Splitter};
-use crate::model::{ImageBind, ModelError, SentenceModel};
+use crate::model::{ImageBind, ModelError, SentenceModel, TextClassifier};
 use crate::outcome::Status;
 use crate::report::Summary;
 use crate::table::responses::{ScoreColumns, ScoreInput};
@@ -31,6 +31,8 @@ pub struct Scorer<'a> {
     pub text: &'a mut SentenceModel,
     pub cfg: ScoreConfig,
     pub truncation: Truncation,
+    /// The stuffing classifier; without one that check is skipped.
+    pub stuffing: Option<&'a mut TextClassifier>,
     query_cache: HashMap<String, Option<Vec<f32>>>,
 }
 
@@ -56,6 +58,7 @@ impl<'a> Scorer<'a> {
             text,
             cfg,
             truncation: Truncation::Fork,
+            stuffing: None,
             query_cache: HashMap::new(),
         }
     }
@@ -127,6 +130,35 @@ impl<'a> Scorer<'a> {
             .flat_map(|&i| [rows[i].description.clone(), rows[i].query.clone()])
             .collect();
         let t_embs = self.text.embed(&t_inputs)?;
+        // The classifier (when configured): confidently stuffed → the answer is punished;
+        // stuffed with less confidence → the video is dropped.
+        let mut stuffed = vec![false; rows.len()];
+        if let Some(classifier) = self.stuffing.as_deref_mut() {
+            let texts: Vec<String> = candidates
+                .iter()
+                .map(|&i| rows[i].description.clone())
+                .collect();
+            for (&i, verdict) in candidates.iter().zip(classifier.classify(&texts)?) {
+                stuffed[i] = classifier.is_stuffed(&verdict);
+                out[i].stuffing_label = Some(verdict.label.clone());
+                out[i].stuffing_confidence = Some(verdict.confidence);
+                if stuffed[i] && verdict.confidence > cfg.stuffing_confidence {
+                    let p = cfg.stuffed_description_punishment;
+                    let reason = format!(
+                        "stuffed description (video `{}`, confidence {:.2})",
+                        rows[i].video_id, verdict.confidence
+                    );
+                    return Ok(finish(
+                        out,
+                        AnswerScore {
+                            score: Some(p),
+                            penalty: Some(p),
+                            reason,
+                        },
+                    ));
+                }
+            }
+        }
         let mut kept = Vec::new();
         for (n, &i) in candidates.iter().enumerate() {
             let r = &rows[i];
@@ -160,7 +192,7 @@ impl<'a> Scorer<'a> {
             if verdict.punish(&cfg) {
                 return Ok(finish(out, AnswerScore { score: Some(cfg.stuffed_description_punishment), penalty: Some(cfg.stuffed_description_punishment), reason: format!("stuffed description (video `{}`: {} really bad, {} low-quality chunks)", r.video_id, verdict.really_bad, verdict.low_quality) }));
             }
-            if verdict.keep(&cfg) {
+            if verdict.keep(&cfg) && !stuffed[i] {
                 kept.push(i);
             }
         }
@@ -205,6 +237,8 @@ fn passthrough(r: &ScoreInput) -> ScoreColumns {
         video_query_cos: None,
         audio_query_cos: None,
         text_similarity: None,
+        stuffing_label: None,
+        stuffing_confidence: None,
         unique_token_count: None,
         length_scaler: None,
         description_relevance: None,

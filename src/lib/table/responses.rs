@@ -234,6 +234,10 @@ crate::table! {
         description_relevance: Option<f64> ["-"],
         /// (video_query_cos + audio_query_cos + T) / 3.
         query_relevance: Option<f64> ["-"],
+        /// The stuffing classifier's label for the description (null when no classifier is set).
+        stuffing_label: Option<String> ["-"],
+        /// Its softmax probability.
+        stuffing_confidence: Option<f64> ["-"],
         /// Extraneous-chunk check: chunks (60 tokens) of the description.
         chunks_total: Option<i64> ["count"],
         /// Chunks scoring below 0.6 × the best chunk.
