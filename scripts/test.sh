@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # shellcheck disable=SC1091
 source .cache/env
-cargo test --locked --all-targets "$@"
+cargo test --locked --all-targets --features ann "$@"

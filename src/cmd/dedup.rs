@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use omega::dedup::{build_index, dedup_dataset, dedup_table};
-use omega::index::{ExactIndex, VectorIndex};
+use omega::index::{self, Backend};
 use omega::report::Summary;
 use omega::score::ScoreConfig;
 
@@ -35,6 +35,9 @@ pub struct Args {
     /// The index of accepted videos (created if missing).
     #[arg(long, value_name = "DIR")]
     index: Option<PathBuf>,
+    /// Index implementation: exact, or ann (usearch HNSW + exact re-rank; `--features ann` builds).
+    #[arg(long, value_enum, default_value = "exact")]
+    backend: Backend,
     /// Add the novel videos of each answer to the index after judging it.
     #[arg(long, requires = "index")]
     insert: bool,
@@ -54,34 +57,36 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let started = Instant::now();
+    let open = |dir: &std::path::Path| {
+        index::open(dir, args.backend)
+            .with_context(|| format!("opening the index {}", dir.display()))
+    };
     if let Some(dir) = &args.build_index {
         if args.tables.is_empty() {
             bail!("--build-index needs tables: omega dedup --build-index DIR FILE...");
         }
-        let mut index = ExactIndex::open(dir)
-            .with_context(|| format!("opening the index {}", dir.display()))?;
-        let added = build_index(&mut index, &args.tables)?;
+        let mut index = open(dir)?;
+        let added = build_index(index.as_mut(), &args.tables)?;
         let mut summary = Summary::new("dedup");
         summary.set("indexed_new", added);
         summary.set("index_size", index.len());
         summary.finish(started.elapsed());
         return report(&summary, global, false);
     }
+    let cfg = ScoreConfig::default();
     if args.scope == "dataset" {
         if args.tables.is_empty() {
             bail!("--scope dataset needs shards: omega dedup --scope dataset -o OUT SHARD...");
         }
-        // Without --index, a scratch index next to the output holds the kept rows.
+        // Without --index, a scratch index holds the kept rows.
         let scratch = std::env::temp_dir().join(format!("omega-dedup-{}", std::process::id()));
-        let dir = args.index.clone().unwrap_or_else(|| scratch.clone());
-        let mut index = ExactIndex::open(&dir)
-            .with_context(|| format!("opening the index {}", dir.display()))?;
+        let mut index = open(args.index.as_deref().unwrap_or(&scratch))?;
         let result = dedup_dataset(
             &args.tables,
             &args.io.output,
-            &mut index,
+            index.as_mut(),
             args.drop_duplicates,
-            &ScoreConfig::default(),
+            &cfg,
         );
         if args.index.is_none() {
             let _ = std::fs::remove_dir_all(&scratch);
@@ -93,22 +98,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     if args.scope != "answer" {
         bail!("--scope {}: expected answer or dataset", args.scope);
     }
-    let mut index = match &args.index {
-        Some(dir) => Some(
-            ExactIndex::open(dir)
-                .with_context(|| format!("opening the index {}", dir.display()))?,
-        ),
-        None => None,
-    };
-    let ix = index
-        .as_mut()
-        .map(|i| i as &mut (dyn VectorIndex + 'static));
+    let mut index = args.index.as_deref().map(open).transpose()?;
     let mut summary = dedup_table(
         &args.io.input,
         &args.io.output,
-        ix,
+        index.as_deref_mut(),
         args.insert,
-        &ScoreConfig::default(),
+        &cfg,
     )?;
     if let Some(i) = &index {
         summary.set("index_size", i.len());

@@ -139,6 +139,14 @@ impl ExactIndex {
     pub fn ids(&self) -> &[String] {
         &self.ids
     }
+
+    /// Stored vector `i` (a unit vector, from f16).
+    pub fn vector(&self, i: usize) -> Vec<f32> {
+        self.row(i)
+            .chunks_exact(2)
+            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect()
+    }
 }
 
 /// Rewrites the ids file to exactly the committed ids (drops an uncommitted tail).
@@ -156,7 +164,7 @@ fn rewrite_ids(path: &Path, ids: &[String]) -> Result<(), IndexError> {
     crate::fsutil::write_atomic(path, text.as_bytes()).map_err(io(path))
 }
 
-fn unit(v: &[f32]) -> Vec<f32> {
+pub(crate) fn unit(v: &[f32]) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
     v.iter().map(|x| x / n).collect()
 }

@@ -2,8 +2,12 @@
 //! exact backend (f16 vectors in a memory-mapped file, scanned on all cores) is always right
 //! and is the default; approximate or distributed backends plug in behind the same trait.
 
+#[cfg(feature = "ann")]
+mod ann;
 mod exact;
 
+#[cfg(feature = "ann")]
+pub use ann::{AnnIndex, AnnParams};
 pub use exact::ExactIndex;
 
 /// The nearest stored vector to a query.
@@ -41,4 +45,27 @@ pub trait VectorIndex {
     /// Adds vectors; ids already stored are skipped, so a rerun after a crash converges.
     /// Returns how many were added.
     fn insert(&mut self, items: &[(String, Vec<f32>)]) -> Result<usize, IndexError>;
+}
+
+/// Which index implementation a stage opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Exact search over all stored vectors (always right; the default up to a few million).
+    Exact,
+    /// usearch HNSW with exact re-ranking (needs the `ann` cargo feature).
+    Ann,
+}
+
+/// Opens (or creates) the index in `dir` with `backend`.
+pub fn open(dir: &std::path::Path, backend: Backend) -> Result<Box<dyn VectorIndex>, IndexError> {
+    match backend {
+        Backend::Exact => Ok(Box::new(ExactIndex::open(dir)?)),
+        #[cfg(feature = "ann")]
+        Backend::Ann => Ok(Box::new(AnnIndex::open(dir, AnnParams::default())?)),
+        #[cfg(not(feature = "ann"))]
+        Backend::Ann => Err(IndexError::Corrupt {
+            path: dir.to_path_buf(),
+            message: "this omega was built without the `ann` backend: cargo build --release --features ann".into(),
+        }),
+    }
 }

@@ -1,0 +1,75 @@
+//! The approximate index backend (feature `ann`): recall@1 against the exact index on
+//! clustered vectors, for near-duplicate queries (the threshold decision dedup makes) and fresh
+//! ones, and a graph rebuilt from the exact store when it is missing or stale.
+#![cfg(feature = "ann")]
+
+mod common;
+
+use omega::index::{AnnIndex, AnnParams, ExactIndex, VectorIndex};
+
+/// `clusters` Gaussian-ish clusters of `per` vectors each (not uniform noise: real embeddings cluster).
+fn clustered(clusters: usize, per: usize, seed: u64) -> Vec<(String, Vec<f32>)> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut out = Vec::new();
+    for c in 0..clusters {
+        let centre: Vec<f32> = (0..1024).map(|_| rng.f32() - 0.5).collect();
+        for i in 0..per {
+            let v = centre.iter().map(|x| x + (rng.f32() - 0.5) * 0.6).collect();
+            out.push((format!("c{c}-{i}"), v));
+        }
+    }
+    out
+}
+
+fn recall(ann: &AnnIndex, exact: &ExactIndex, queries: &[Vec<f32>]) -> f64 {
+    let refs: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
+    let (a, e) = (ann.nearest(&refs).unwrap(), exact.nearest(&refs).unwrap());
+    a.iter()
+        .zip(&e)
+        .filter(|(x, y)| x.as_ref().map(|n| &n.id) == y.as_ref().map(|n| &n.id))
+        .count() as f64
+        / queries.len() as f64
+}
+
+#[test]
+fn recall_against_exact_and_rebuild() {
+    let work = common::scratch("ann-recall");
+    let items = clustered(25, 80, 1);
+    let mut ann = AnnIndex::open(&work.join("ann"), AnnParams::default()).unwrap();
+    let mut exact = ExactIndex::open(&work.join("exact")).unwrap();
+    assert_eq!(ann.insert(&items).unwrap(), items.len());
+    exact.insert(&items).unwrap();
+    let mut rng = fastrand::Rng::with_seed(9);
+    let near: Vec<Vec<f32>> = (0..200)
+        .map(|i| {
+            items[(i * 17) % items.len()]
+                .1
+                .iter()
+                .map(|x| x + (rng.f32() - 0.5) * 0.35)
+                .collect()
+        })
+        .collect();
+    let fresh: Vec<Vec<f32>> = clustered(25, 5, 77).into_iter().map(|(_, v)| v).collect();
+    let (r_near, r_fresh) = (recall(&ann, &exact, &near), recall(&ann, &exact, &fresh));
+    eprintln!("recall@1: near-duplicates {r_near:.3}, fresh {r_fresh:.3}");
+    assert!(r_near >= 0.98, "near-duplicate recall {r_near}");
+    assert!(r_fresh >= 0.8, "fresh-query recall {r_fresh}");
+    // Re-ranked cosines are the exact ones.
+    let refs: Vec<&[f32]> = near.iter().map(Vec::as_slice).collect();
+    for (a, e) in ann
+        .nearest(&refs)
+        .unwrap()
+        .iter()
+        .zip(exact.nearest(&refs).unwrap())
+    {
+        if a.as_ref().unwrap().id == e.as_ref().unwrap().id {
+            assert_eq!(a.as_ref().unwrap().cosine, e.as_ref().unwrap().cosine);
+        }
+    }
+    // A missing graph (a crash before it was saved) is rebuilt from the exact store.
+    drop(ann);
+    std::fs::remove_file(work.join("ann/hnsw.usearch")).unwrap();
+    let rebuilt = AnnIndex::open(&work.join("ann"), AnnParams::default()).unwrap();
+    assert_eq!(rebuilt.len(), items.len());
+    assert!(recall(&rebuilt, &exact, &near) >= 0.98);
+}
