@@ -1,0 +1,120 @@
+//! Index benchmark (`cargo bench --features ann --bench index`, run by benches/index.sh):
+//! N clustered 1024-d vectors (a mixture of Gaussians, not uniform noise), 1000 near-duplicate
+//! queries (an indexed vector + noise, cosine ≈ 0.95) and 1000 fresh queries from the same
+//! mixture; build time, bytes per vector, queries per second and recall@1 (against exact) for
+//! the exact and the ANN backends. Writes the vectors and queries as .npy for the FAISS side.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use omega::embed::npy::write_npy;
+use omega::index::{AnnIndex, AnnParams, ExactIndex, Neighbour, VectorIndex};
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let n: usize = std::env::var("OMEGA_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let work = PathBuf::from(
+        std::env::var("OMEGA_BENCH_DIR").unwrap_or_else(|_| "target/bench-index".into()),
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let mut rng = fastrand::Rng::with_seed(42);
+    let gauss = |rng: &mut fastrand::Rng| -> f32 {
+        // Box–Muller.
+        let (u, v) = (rng.f32().max(1e-9), rng.f32());
+        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    };
+    let centres: Vec<Vec<f32>> = (0..n / 100)
+        .map(|_| (0..1024).map(|_| gauss(&mut rng)).collect())
+        .collect();
+    let sample = |rng: &mut fastrand::Rng, spread: f32| -> Vec<f32> {
+        let c = &centres[rng.usize(..centres.len())];
+        c.iter().map(|x| x + spread * gauss(rng)).collect()
+    };
+    let items: Vec<(String, Vec<f32>)> = (0..n)
+        .map(|i| (format!("v{i}"), sample(&mut rng, 0.8)))
+        .collect();
+    let near: Vec<Vec<f32>> = (0..1000)
+        .map(|i| {
+            items[(i * 7919) % n]
+                .1
+                .iter()
+                .map(|x| x + 0.42 * gauss(&mut rng))
+                .collect()
+        })
+        .collect();
+    let fresh: Vec<Vec<f32>> = (0..1000).map(|_| sample(&mut rng, 0.8)).collect();
+    let flat = |rows: &[Vec<f32>]| rows.concat();
+    write_npy(
+        &work.join("vectors.npy"),
+        &[n, 1024],
+        &flat(&items.iter().map(|i| i.1.clone()).collect::<Vec<_>>()),
+    )
+    .unwrap();
+    write_npy(&work.join("near.npy"), &[1000, 1024], &flat(&near)).unwrap();
+    write_npy(&work.join("fresh.npy"), &[1000, 1024], &flat(&fresh)).unwrap();
+
+    let t = Instant::now();
+    let mut exact = ExactIndex::open(&work.join("exact")).unwrap();
+    for chunk in items.chunks(8192) {
+        exact.insert(chunk).unwrap();
+    }
+    let exact_build = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let ann = AnnIndex::open(&work.join("exact"), AnnParams::default()).unwrap(); // graph built from the store
+    let ann_build = t.elapsed().as_secs_f64();
+    let dir_bytes = |d: &str| {
+        std::fs::read_dir(work.join(d))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum::<u64>()
+    };
+    let graph_bytes = std::fs::metadata(work.join("exact/hnsw.usearch"))
+        .unwrap()
+        .len();
+    let run = |index: &dyn VectorIndex, qs: &[Vec<f32>]| -> (f64, Vec<Option<Neighbour>>) {
+        let refs: Vec<&[f32]> = qs.iter().map(Vec::as_slice).collect();
+        let t = Instant::now();
+        let out = index.nearest(&refs).unwrap();
+        (qs.len() as f64 / t.elapsed().as_secs_f64(), out)
+    };
+    let recall = |a: &[Option<Neighbour>], b: &[Option<Neighbour>]| {
+        a.iter()
+            .zip(b)
+            .filter(|(x, y)| x.as_ref().map(|n| &n.id) == y.as_ref().map(|n| &n.id))
+            .count() as f64
+            / a.len() as f64
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("n".into(), n.into());
+    out.insert("threads".into(), rayon::current_num_threads().into());
+    for (name, qs) in [("near", &near), ("fresh", &fresh)] {
+        let (eq, er) = run(&exact, qs);
+        let (aq, ar) = run(&ann, qs);
+        out.insert(format!("exact_{name}_qps"), eq.into());
+        out.insert(format!("ann_{name}_qps"), aq.into());
+        out.insert(format!("ann_{name}_recall"), recall(&ar, &er).into());
+        let ids: Vec<String> = er.iter().map(|x| x.as_ref().unwrap().id.clone()).collect();
+        std::fs::write(
+            work.join(format!("exact_{name}_ids.json")),
+            serde_json::to_string(&ids).unwrap(),
+        )
+        .unwrap();
+    }
+    out.insert("exact_build_s".into(), exact_build.into());
+    out.insert("ann_build_s".into(), ann_build.into());
+    out.insert(
+        "exact_bytes_per_vector".into(),
+        ((dir_bytes("exact") - graph_bytes) as f64 / n as f64).into(),
+    );
+    out.insert(
+        "ann_graph_bytes_per_vector".into(),
+        (graph_bytes as f64 / n as f64).into(),
+    );
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
+}

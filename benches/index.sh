@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Index benchmark: omega's exact and ANN backends vs FAISS (IndexFlatIP, IndexHNSWFlat) on the
+# same clustered vectors, queries and cores.   benches/index.sh [N] [PYTHON_WITH_FAISS]
+# (pip install faiss-cpu into that Python; N defaults to 100000, the issue asks for 1000000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-100000}; PY=${2:-python3}
+scripts/setup.sh
+source .cache/env
+export OMEGA_BENCH_N=$N OMEGA_BENCH_DIR=$PWD/target/bench-index
+cargo bench --locked --features ann --bench index 2>/dev/null > target/omega-index.json
+"$PY" benches/index_faiss.py "$OMEGA_BENCH_DIR" "$(nproc)" > target/faiss-index.json
+python3 - target/omega-index.json target/faiss-index.json <<'PY'
+import json, sys
+o, f = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print(f"N = {o['n']} clustered 1024-d vectors, {o['threads']} threads\n")
+print("| | build s | bytes/vector | q/s near-dup | recall@1 near-dup | q/s fresh | recall@1 fresh |")
+print("|---|---|---|---|---|---|---|")
+print(f"| omega exact | {o['exact_build_s']:.1f} | {o['exact_bytes_per_vector']:.0f} | {o['exact_near_qps']:.0f} | 1 | {o['exact_fresh_qps']:.0f} | 1 |")
+print(f"| FAISS IndexFlatIP | {f['flat_build_s']:.1f} | {f['flat_bytes_per_vector']} | {f['flat_near_qps']:.0f} | {f['flat_near_recall']:.3f} | {f['flat_fresh_qps']:.0f} | {f['flat_fresh_recall']:.3f} |")
+print(f"| omega ann (usearch M16 ef128 + exact re-rank of 16) | {o['ann_build_s']:.1f} | {o['exact_bytes_per_vector'] + o['ann_graph_bytes_per_vector']:.0f} | {o['ann_near_qps']:.0f} | {o['ann_near_recall']:.3f} | {o['ann_fresh_qps']:.0f} | {o['ann_fresh_recall']:.3f} |")
+print(f"| FAISS IndexHNSWFlat (M16, ef128) | {f['hnsw_build_s']:.1f} | - | {f['hnsw_near_qps']:.0f} | {f['hnsw_near_recall']:.3f} | {f['hnsw_fresh_qps']:.0f} | {f['hnsw_fresh_recall']:.3f} |")
+print(f"\nratios omega/FAISS, q/s: exact near {o['exact_near_qps']/f['flat_near_qps']:.2f}, fresh {o['exact_fresh_qps']/f['flat_fresh_qps']:.2f}; "
+      f"ann near {o['ann_near_qps']/f['hnsw_near_qps']:.2f}, fresh {o['ann_fresh_qps']/f['hnsw_fresh_qps']:.2f}")
+PY
