@@ -261,3 +261,33 @@ fn answers_must_be_contiguous() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("answer `a` are not contiguous"));
 }
+
+#[test]
+fn malformed_embeddings_and_empty_tables_are_clear() {
+    let work = scratch("validate-malformed");
+    let base = honest(&work);
+    let mut nan = base.clone();
+    nan[1].audio_emb.as_mut().unwrap()[5] = f32::NAN;
+    let mut inf = base.clone();
+    for r in &mut inf {
+        r.response_id = "inf".into();
+    }
+    inf[0].video_emb.as_mut().unwrap()[0] = f32::INFINITY;
+    let path = work.join("r.parquet");
+    write_responses(&path, &[nan, inf].concat());
+    let out = validate(&path, &work, &["--check", "none"]);
+    for (_, v) in &out {
+        assert!(!v.response_passed && v.response_score.is_none());
+        assert!(
+            v.response_reason
+                .as_deref()
+                .unwrap()
+                .contains("NaN or infinite"),
+            "{v:?}"
+        );
+    }
+    // An empty table is an empty result, not an error.
+    let empty = work.join("empty.parquet");
+    write_responses(&empty, &[]);
+    assert!(validate(&empty, &work, &["--check", "none"]).is_empty());
+}

@@ -102,16 +102,16 @@ pub fn validate_response(
             cfg.fake_video_punishment,
             format!("fake video id `{}` (not 11 characters)", bad.video_id),
         )
-    } else if let Some(r) = kept
+    } else if let Some((r, what)) = kept
         .iter()
         .map(|&i| &rows[i])
-        .find(|r| r.video_emb.is_none() || r.audio_emb.is_none() || r.description_emb.is_none())
+        .find_map(|r| malformed(r).map(|w| (r, w)))
     {
         Verdict {
             passed: false,
             score: None,
             reason: Some(format!(
-                "video `{}` lacks an embedding: the answer cannot be scored",
+                "video `{}`: {what}: the answer cannot be scored",
                 r.video_id
             )),
         }
@@ -158,6 +158,23 @@ pub fn validate_response(
             }
         })
         .collect()
+}
+
+/// What is wrong with a video's submitted embeddings, if anything (the original raised and
+/// skipped the miner for the round; omega says why).
+fn malformed(r: &ResponseRow) -> Option<&'static str> {
+    let embs = [&r.video_emb, &r.audio_emb, &r.description_emb];
+    if embs.iter().any(|e| e.is_none()) {
+        Some("an embedding is missing")
+    } else if embs
+        .iter()
+        .flat_map(|e| e.iter().flatten())
+        .any(|x| !x.is_finite())
+    {
+        Some("an embedding holds NaN or infinite values")
+    } else {
+        None
+    }
 }
 
 /// Indices of the videos that pass the metadata check, at most `num_videos`.
