@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # shellcheck disable=SC1091
 source .cache/env
-cargo test --locked --all-targets --features ann "$@"
+# Benchmarks must keep compiling; the tests are the library's, the binary's and tests/.
+cargo build --locked --benches --features ann
+cargo test --locked --lib --bins --tests --features ann "$@"

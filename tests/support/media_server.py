@@ -107,14 +107,22 @@ class Handler(BaseHTTPRequestHandler):
                 pass
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Clients hanging up mid-response (timeouts, killed yt-dlp) are part of the tests.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
     p.add_argument("root")
     p.add_argument("--lifetime", type=float, default=300)
     ARGS = p.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     threading.Timer(ARGS.lifetime, server.shutdown).start()
     server.serve_forever()
