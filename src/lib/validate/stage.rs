@@ -22,8 +22,10 @@ pub enum ValidateError {
     Runtime(String),
 }
 
-/// Rows of the input as responses: a `responses` table as is, or an `embeddings` table grouped
-/// by query (one answer per query; rows that were not embedded are left out and counted).
+/// Rows of the input as responses: a `responses` table as is (streamed), or an `embeddings`
+/// table grouped by query (one answer per query; rows that were not embedded are left out and
+/// counted). The second form reads the table whole: it is for a curator's batch of clips, not a
+/// whole dataset (which `dedup --scope dataset` streams).
 fn read_responses(
     input: &str,
     summary: &mut Summary,
