@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::exact::unit;
+use super::exact::{dot, unit};
 use super::{ExactIndex, IndexError, Neighbour, VectorIndex};
 use crate::table::EMBEDDING_DIM;
 
@@ -137,11 +137,8 @@ impl VectorIndex for AnnIndex {
                     .keys
                     .iter()
                     .map(|&k| {
-                        let v = self.exact.vector(k as usize);
-                        (
-                            q.iter().zip(&v).map(|(a, b)| a * b).sum::<f32>(),
-                            k as usize,
-                        )
+                        // The exact scan's own dot product: re-ranked cosines equal exact ones.
+                        (dot(&q, &self.exact.vector(k as usize)), k as usize)
                     })
                     .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
                 Ok(best.map(|(cosine, i)| Neighbour {

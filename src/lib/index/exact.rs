@@ -184,7 +184,7 @@ pub(crate) fn unit(v: &[f32]) -> Vec<f32> {
 }
 
 /// Dot product with 8 independent accumulators, which the compiler turns into SIMD.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
         for k in 0..8 {
