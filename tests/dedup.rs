@@ -96,21 +96,19 @@ fn duplicates_then_novelty_against_the_index() {
     assert!(local.iter().all(|c| c.global_novelty.is_none()));
 }
 
+/// `n` random vectors written as a shard; returns them.
 fn random_table(path: &Path, n: usize, seed: u64) -> Vec<(String, Vec<f32>)> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let rows: Vec<IndexInput> = (0..n)
-        .map(|i| IndexInput {
-            video_id: format!("v{i:06}"),
-            video_emb: Some((0..1024).map(|_| rng.f32() - 0.5).collect()),
-            status: Status::Ok,
+    let rows: Vec<(String, Vec<f32>)> = (0..n)
+        .map(|i| {
+            (
+                format!("v{i:06}"),
+                (0..1024).map(|_| rng.f32() - 0.5).collect(),
+            )
         })
         .collect();
-    let mut w = TableWriter::<IndexInput>::create(path.to_str().unwrap()).unwrap();
-    w.write_rows(rows.iter().cloned()).unwrap();
-    w.finish().unwrap();
-    rows.into_iter()
-        .map(|r| (r.video_id, r.video_emb.unwrap()))
-        .collect()
+    shard(path, &rows);
+    rows
 }
 
 #[test]

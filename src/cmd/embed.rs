@@ -6,9 +6,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use omega::embed::{embed_table, embed_text_table, EmbedOptions};
 use omega::imagebind::bpe::Truncation;
-use omega::model::{Device, ImageBind};
 
-use super::{report, Global};
+use super::{report, Global, ImageBindArgs};
 
 /// Compute ImageBind embeddings (video, audio, description; 1024-d each) of every row.
 ///
@@ -34,9 +33,8 @@ pub struct Args {
     /// Output table (`-` = Arrow IPC stream on stdout).
     #[arg(short, long, default_value = "-")]
     output: String,
-    /// Model directory (manifest.json + ONNX encoders + BPE vocabulary).
-    #[arg(long, env = "OMEGA_MODEL", value_name = "DIR")]
-    model: PathBuf,
+    #[command(flatten)]
+    imagebind: ImageBindArgs,
     /// Embed this text instead of media (repeatable): writes a `text_embeddings` table.
     #[arg(long)]
     text: Vec<String>,
@@ -46,9 +44,6 @@ pub struct Args {
     /// Videos per model call.
     #[arg(long, default_value_t = 8)]
     batch: usize,
-    /// cpu, cuda or cuda:N (needs an ONNX Runtime with the CUDA provider).
-    #[arg(long, default_value = "cpu")]
-    device: Device,
     /// Threads of the model (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -71,9 +66,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut model = ImageBind::load(&args.model, args.device, args.threads.unwrap_or(cores))
-        .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    let mut model = args.imagebind.load(args.threads)?;
     if let Some(dir) = &args.dump_inputs {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

@@ -125,6 +125,28 @@ struct TableIo {
     output: String,
 }
 
+/// The ImageBind model a stage loads, and where it runs.
+#[derive(clap::Args, Clone)]
+struct ImageBindArgs {
+    /// ImageBind model directory (manifest.json + ONNX encoders + BPE vocabulary).
+    #[arg(long, env = "OMEGA_MODEL", value_name = "DIR")]
+    model: PathBuf,
+    /// cpu, cuda or cuda:N (needs an ONNX Runtime with the CUDA provider).
+    #[arg(long, default_value = "cpu")]
+    device: omega::model::Device,
+}
+
+impl ImageBindArgs {
+    /// Loads the model with `threads` threads (all cores when `None`).
+    fn load(&self, threads: Option<usize>) -> anyhow::Result<omega::model::ImageBind> {
+        use anyhow::Context;
+        let threads =
+            threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        omega::model::ImageBind::load(&self.model, self.device, threads)
+            .with_context(|| format!("loading the model in {}", self.model.display()))
+    }
+}
+
 /// Arguments shared by the stages that run yt-dlp.
 #[derive(clap::Args, Clone)]
 struct YtDlpArgs {

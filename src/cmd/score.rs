@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use omega::model::{Device, ImageBind, SentenceModel, TextClassifier};
+use omega::model::{SentenceModel, TextClassifier};
 use omega::score::ema::MinerScores;
 use omega::score::{score_table, ScoreConfig, Scorer};
 
-use super::{report, Global, TableIo};
+use super::{report, Global, ImageBindArgs, TableIo};
 
 /// Score every answer as SN24 validators do (spec §4.2 steps 11–14), keeping each number.
 ///
@@ -32,9 +32,8 @@ use super::{report, Global, TableIo};
 pub struct Args {
     #[command(flatten)]
     io: TableIo,
-    /// ImageBind model directory (as `omega embed`).
-    #[arg(long, env = "OMEGA_MODEL", value_name = "DIR")]
-    model: PathBuf,
+    #[command(flatten)]
+    imagebind: ImageBindArgs,
     /// Text similarity model directory (text_model.json + ONNX + tokenizer.json).
     #[arg(long, env = "OMEGA_TEXT_MODEL", value_name = "DIR")]
     text_model: PathBuf,
@@ -48,9 +47,6 @@ pub struct Args {
     /// Per-miner moving-average state to update (JSON, written atomically).
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: Device,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
@@ -63,8 +59,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         None => ScoreConfig::default(),
     };
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut imagebind = ImageBind::load(&args.model, args.device, cores)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    let mut imagebind = args.imagebind.load(None)?;
     let mut text = SentenceModel::load(&args.text_model, cores)
         .with_context(|| format!("loading {}", args.text_model.display()))?;
     let mut classifier = match &args.stuffing_model {

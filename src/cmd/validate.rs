@@ -3,14 +3,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use omega::embed::EmbedOptions;
 use omega::ingest::clip::ClipOptions;
-use omega::model::{Device, ImageBind};
 use omega::score::ScoreConfig;
 use omega::validate::{validate_table, CheckMode, ValidateOptions};
 
-use super::{report, Global, TableIo, YtDlpArgs};
+use super::{report, Global, ImageBindArgs, TableIo, YtDlpArgs};
 
 /// Check every answer as an SN24 validator does, keeping every number for audit.
 ///
@@ -31,9 +30,8 @@ use super::{report, Global, TableIo, YtDlpArgs};
 pub struct Args {
     #[command(flatten)]
     io: TableIo,
-    /// Model directory for re-embedding (as `omega embed`).
-    #[arg(long, env = "OMEGA_MODEL", value_name = "DIR")]
-    model: PathBuf,
+    #[command(flatten)]
+    imagebind: ImageBindArgs,
     /// `random` (the original: probability --check-probability), `all` or `none`.
     #[arg(long, default_value = "random")]
     check: String,
@@ -49,9 +47,6 @@ pub struct Args {
     /// Time limit of one re-download, seconds (the original: 10).
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: Device,
     #[command(flatten)]
     ytdlp: YtDlpArgs,
 }
@@ -67,9 +62,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         "none" => CheckMode::None,
         other => bail!("--check {other}: expected random, all or none"),
     };
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut model = ImageBind::load(&args.model, args.device, cores)
-        .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    let mut model = args.imagebind.load(None)?;
     let mut clip = ClipOptions::new(args.media_dir.clone(), args.ytdlp.ytdlp());
     clip.timeout = Duration::from_secs_f64(args.timeout);
     clip.retries = 0;
