@@ -96,6 +96,18 @@ fn duplicates_then_novelty_against_the_index() {
     assert!(local.iter().all(|c| c.global_novelty.is_none()));
 }
 
+/// `omega dedup --build-index DIR TABLE`.
+fn build_index(dir: &Path, table: &Path) {
+    run_ok(
+        omega()
+            .arg("dedup")
+            .arg("--build-index")
+            .arg(dir)
+            .arg(table)
+            .arg("-q"),
+    );
+}
+
 /// `n` random vectors written as a shard; returns them.
 fn random_table(path: &Path, n: usize, seed: u64) -> Vec<(String, Vec<f32>)> {
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -117,14 +129,7 @@ fn an_insert_killed_midway_converges_on_rerun() {
     let table = work.join("vectors.parquet");
     let items = random_table(&table, 8_000, 7);
     let whole = work.join("whole");
-    run_ok(
-        omega()
-            .arg("dedup")
-            .arg("--build-index")
-            .arg(&whole)
-            .arg(&table)
-            .arg("-q"),
-    );
+    build_index(&whole, &table);
     for (round, delay_ms) in [5u64, 30, 80, 160, 320].into_iter().enumerate() {
         let dir = work.join(format!("killed{round}"));
         let mut child = omega()
@@ -138,14 +143,7 @@ fn an_insert_killed_midway_converges_on_rerun() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        run_ok(
-            omega()
-                .arg("dedup")
-                .arg("--build-index")
-                .arg(&dir)
-                .arg(&table)
-                .arg("-q"),
-        );
+        build_index(&dir, &table);
         let (a, b) = (
             ExactIndex::open(&whole).unwrap(),
             ExactIndex::open(&dir).unwrap(),
@@ -170,14 +168,7 @@ fn recall_equals_brute_force() {
     let table = work.join("vectors.parquet");
     let items = random_table(&table, 5_000, 11);
     let dir = work.join("index");
-    run_ok(
-        omega()
-            .arg("dedup")
-            .arg("--build-index")
-            .arg(&dir)
-            .arg(&table)
-            .arg("-q"),
-    );
+    build_index(&dir, &table);
     let index = ExactIndex::open(&dir).unwrap();
     let mut rng = fastrand::Rng::with_seed(3);
     let queries: Vec<Vec<f32>> = (0..100)
