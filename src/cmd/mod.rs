@@ -4,6 +4,7 @@
 mod clip;
 mod dedup;
 mod embed;
+mod push_hf;
 mod schema;
 mod score;
 mod search;
@@ -57,6 +58,7 @@ enum Command {
     Validate(validate::Args),
     Dedup(dedup::Args),
     Score(score::Args),
+    PushHf(push_hf::Args),
     Show(show::Args),
     Schema(schema::Args),
 }
@@ -69,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate(args) => validate::run(args, &cli.global),
         Command::Dedup(args) => dedup::run(args, &cli.global),
         Command::Score(args) => score::run(args, &cli.global),
+        Command::PushHf(args) => push_hf::run(args, &cli.global),
         Command::Show(args) => show::run(args),
         Command::Schema(args) => schema::run(args),
     }
@@ -82,7 +85,11 @@ pub fn init_logging(global: &Global) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("omega={default},warn")));
+        .unwrap_or_else(|_| {
+            // hf-hub logs its own retries and fallbacks; omega reports what matters.
+            let hf = if global.verbose == 0 { "off" } else { default };
+            tracing_subscriber::EnvFilter::new(format!("omega={default},hf_hub={hf},warn"))
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

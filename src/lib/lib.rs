@@ -12,6 +12,7 @@
 pub mod dedup;
 pub mod embed;
 pub mod fsutil;
+pub mod hub;
 pub mod imagebind;
 pub mod index;
 pub mod ingest;

@@ -270,5 +270,28 @@ impl Cell for Option<Vec<f32>> {
     }
 }
 
+/// Embedding columns that must hold a value in every row (the Hub tables).
+impl Cell for Vec<f32> {
+    fn data_type() -> DataType {
+        <Option<Vec<f32>>>::data_type()
+    }
+    fn accepts(found: &DataType) -> bool {
+        <Option<Vec<f32>>>::accepts(found)
+    }
+    fn to_array(values: Vec<Self>) -> ArrayRef {
+        let list = <Option<Vec<f32>>>::to_array(values.into_iter().map(Some).collect());
+        let list = list.as_fixed_size_list().clone();
+        let (field, size, values, _) = list.into_parts();
+        Arc::new(arrow_array::FixedSizeListArray::new(field, size, values, None))
+    }
+    fn from_array(array: &dyn Array) -> Result<Vec<Self>, (usize, String)> {
+        first_null(array)?;
+        Ok(<Option<Vec<f32>>>::from_array(array)?
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect())
+    }
+}
+
 /// Width of every embedding column.
 pub const EMBEDDING_DIM: usize = 1024;

@@ -237,5 +237,9 @@ pub fn all_markdown() -> Vec<(&'static str, String)> {
             responses::DatasetDedupColumns::NAME,
             markdown::<responses::DatasetDedupColumns>(),
         ),
+        (
+            crate::hub::rows::HubRow::NAME,
+            markdown::<crate::hub::rows::HubRow>(),
+        ),
     ]
 }

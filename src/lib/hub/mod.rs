@@ -1,0 +1,592 @@
+//! `omega push-hf`: publishing accepted rows to a Hugging Face dataset, losslessly.
+//!
+//! Rows first go into a local [`spool`] (Parquet parts on disk), then into shards (Parquet for
+//! the Hub: zstd, bounded row groups, page index) that are committed together with an updated
+//! dataset [`card`], many files per commit. A journal records which parts are in which shard and
+//! whether its commit happened, so a rerun after any failure or kill pushes exactly what is
+//! missing: a shard planned but not known to be committed is looked up on the target first.
+//! Unlike the original (bug B20), no row is ever dropped: a failed upload leaves the rows in the
+//! spool, and the buffer has no size limit but the disk.
+
+pub mod card;
+pub mod remote;
+pub mod rows;
+pub mod shard;
+pub mod spool;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::table::{Table, TableError, TableReader, TableWriter};
+use card::{CardFacts, Provenance};
+use remote::{CommitFile, Target};
+use rows::{HubInput, HubRow, Unpublishable};
+use spool::{EntryState, JournalEntry, Spool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Shard(#[from] shard::ShardError),
+    #[error("{path}: unreadable ({message})")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("the spool {0} is in use by another omega push-hf (one pusher per spool)")]
+    Locked(PathBuf),
+    #[error(
+        "the spool {spool} belongs to {found}, not {wanted}; give this push its own --spool DIR"
+    )]
+    OtherTarget {
+        spool: PathBuf,
+        found: String,
+        wanted: String,
+    },
+    #[error("`{0}` is not a dataset id: use ORG/NAME")]
+    BadRepoId(String),
+    #[error("{what}: {message}")]
+    Hub { what: String, message: String },
+}
+
+/// Where files go in the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// The original's: `default/train/{ULID mod 1000:03}/{ULID}.parquet`.
+    Omega,
+    /// `data/train-NNNNN-of-NNNNN.parquet` (the second number: shards after that push).
+    Shards,
+}
+
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Omega => "omega",
+            Layout::Shards => "shards",
+        }
+    }
+
+    /// The `data_files` pattern of the card.
+    pub fn data_files(self) -> &'static str {
+        match self {
+            Layout::Omega => "default/train/*/*.parquet",
+            Layout::Shards => "data/train-*.parquet",
+        }
+    }
+
+    fn path(self, index: u64, total: u64) -> String {
+        match self {
+            Layout::Omega => rows::omega_layout_path(rows::new_ulid()),
+            Layout::Shards => format!("data/train-{index:05}-of-{total:05}.parquet"),
+        }
+    }
+}
+
+/// How a push runs.
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    pub layout: Layout,
+    /// Rows per shard file at most.
+    pub shard_rows: usize,
+    /// Accumulate mode: commit only when this many rows wait (or when stopped by a signal).
+    pub flush_at: Option<usize>,
+    /// Show what would be committed; write nothing.
+    pub dry_run: bool,
+    /// Shard files per commit at most (the Hub allows 128 commits per hour; many files per
+    /// commit keep a large push far below that).
+    pub files_per_commit: usize,
+    pub provenance: Provenance,
+}
+
+/// Rows per spool part: bounds the memory of spooling (about 12 KiB per row).
+const PART_ROWS: usize = 2048;
+
+/// What a push did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct PushReport {
+    pub inputs_spooled: usize,
+    pub inputs_already_spooled: usize,
+    pub rows_spooled: usize,
+    /// Input rows whose status is not `ok` (not accepted: not published, by design).
+    pub rows_not_accepted: usize,
+    /// `ok` rows that cannot be published (a missing embedding or score): file, row, field.
+    pub rows_unpublishable: Vec<String>,
+    /// Spool parts that could not be read, moved to `quarantine/`.
+    pub quarantined: Vec<String>,
+    pub shards_committed: usize,
+    pub rows_committed: usize,
+    pub bytes_committed: u64,
+    /// Shards a rerun found already on the target (committed before a crash).
+    pub shards_recovered: usize,
+    pub commits: Vec<String>,
+    /// Rows still waiting in the spool.
+    pub rows_pending: usize,
+    pub stopped_by_signal: bool,
+    /// With --dry-run: the files that would be committed, with their rows.
+    pub would_commit: Vec<(String, usize)>,
+}
+
+/// A test hook: `OMEGA_KILL_AT=NAME` makes the process SIGKILL itself at the named step, so the
+/// crash tests can stop a push at exact points (`spooled`, `staged`, `planned`, `uploaded`,
+/// `committed`).
+fn kill_point(name: &str) {
+    if std::env::var("OMEGA_KILL_AT").is_ok_and(|v| v == name) {
+        // SAFETY: raising a signal on our own process.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+}
+
+/// Spools `inputs` (paths, or `-` for an Arrow IPC stream on stdin) and commits what the
+/// options say. `stop` is set by SIGINT/SIGTERM: spooling stops and everything spooled is
+/// committed.
+pub fn push(
+    spool: &Spool,
+    target: &dyn Target,
+    inputs: &[String],
+    opts: &PushOptions,
+    stop: &AtomicBool,
+) -> Result<PushReport, HubError> {
+    let mut report = PushReport::default();
+    if opts.dry_run {
+        return dry_run(spool, inputs, opts, report);
+    }
+    for input in inputs {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        ingest(spool, input, opts, stop, &mut report, &mut |report| {
+            maybe_flush(spool, target, opts, stop, report)
+        })?;
+    }
+    report.stopped_by_signal = stop.load(Ordering::SeqCst);
+    maybe_flush(spool, target, opts, stop, &mut report)?;
+    report.rows_pending = pending_rows(spool, &spool.journal()?)?;
+    Ok(report)
+}
+
+fn maybe_flush(
+    spool: &Spool,
+    target: &dyn Target,
+    opts: &PushOptions,
+    stop: &AtomicBool,
+    report: &mut PushReport,
+) -> Result<(), HubError> {
+    let due = match opts.flush_at {
+        None => true,
+        Some(n) => stop.load(Ordering::SeqCst) || pending_rows(spool, &spool.journal()?)? >= n,
+    };
+    if due {
+        flush(spool, target, opts, report)?;
+    }
+    Ok(())
+}
+
+/// Rows in parts that wait for a commit (planned or not).
+fn pending_rows(spool: &Spool, journal: &[JournalEntry]) -> Result<usize, HubError> {
+    let planned: usize = journal
+        .iter()
+        .filter(|e| e.state == EntryState::Planned)
+        .map(|e| e.file.rows)
+        .sum();
+    let mut unplanned = 0;
+    for part in spool.unplanned_parts(journal)? {
+        unplanned += part_rows(&spool.part_path(&part)).unwrap_or(0);
+    }
+    Ok(planned + unplanned)
+}
+
+fn part_rows(path: &std::path::Path) -> Result<usize, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+    Ok(builder.metadata().file_metadata().num_rows() as usize)
+}
+
+/// The identity of an input: its content hash (so pushing the same file twice adds nothing),
+/// or a fresh id per part for a stream.
+fn input_key(input: &str) -> Result<Option<String>, HubError> {
+    if input == "-" {
+        return Ok(None);
+    }
+    let hash = crate::media::sha256_file(std::path::Path::new(input)).map_err(|source| {
+        HubError::Io {
+            path: input.into(),
+            source,
+        }
+    })?;
+    Ok(Some(hash[..24].to_string()))
+}
+
+/// Reads one input's accepted rows into spool parts. A file is published to the spool whole
+/// (one rename) when read to its end; a stream publishes every part as it fills, and calls
+/// `after_part` so that accumulate mode can commit while the stream goes on.
+fn ingest(
+    spool: &Spool,
+    input: &str,
+    opts: &PushOptions,
+    stop: &AtomicBool,
+    report: &mut PushReport,
+    after_part: &mut dyn FnMut(&mut PushReport) -> Result<(), HubError>,
+) -> Result<(), HubError> {
+    let file_key = input_key(input)?;
+    if let Some(key) = &file_key {
+        if spool.knows_key(key, &spool.journal()?)? {
+            tracing::info!("{input}: spooled before, skipped");
+            report.inputs_already_spooled += 1;
+            return Ok(());
+        }
+    }
+    let part_rows = PART_ROWS.min(opts.shard_rows);
+    let stream_key = || format!("stream{}", rows::ulid_text(rows::new_ulid()));
+    let mut key = file_key.clone().unwrap_or_else(stream_key);
+    let (mut dir, mut part_no) = (spool.incoming_dir(&key)?, 0usize);
+    let mut buf: Vec<HubRow> = Vec::new();
+    let mut row_index = 0usize;
+    let now = rows::unix_now();
+    let reader = TableReader::<HubInput>::open(input)?;
+    for batch in reader {
+        for row in batch? {
+            match row.to_hub_row(now) {
+                Ok(r) => buf.push(r),
+                Err(Unpublishable::NotAccepted) => report.rows_not_accepted += 1,
+                Err(Unpublishable::Missing(field)) => report.rows_unpublishable.push(format!(
+                    "{input}: row {row_index}: `{field}` is missing; the row is not published"
+                )),
+            }
+            row_index += 1;
+            if buf.len() >= part_rows {
+                write_part(&dir, part_no, std::mem::take(&mut buf), report)?;
+                part_no += 1;
+                if file_key.is_none() {
+                    spool.publish_incoming(&key)?;
+                    kill_point("spooled");
+                    after_part(report)?;
+                    key = stream_key();
+                    (dir, part_no) = (spool.incoming_dir(&key)?, 0);
+                }
+            }
+        }
+        if file_key.is_none() && stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    if !buf.is_empty() {
+        write_part(&dir, part_no, buf, report)?;
+        part_no += 1;
+    }
+    if part_no > 0 || file_key.is_some() {
+        spool.publish_incoming(&key)?;
+        kill_point("spooled");
+    }
+    report.inputs_spooled += 1;
+    Ok(())
+}
+
+fn write_part(
+    dir: &std::path::Path,
+    part_no: usize,
+    rows: Vec<HubRow>,
+    report: &mut PushReport,
+) -> Result<(), HubError> {
+    let path = dir.join(format!("part-{part_no:04}.parquet"));
+    let mut writer = TableWriter::<HubRow>::create(&path.to_string_lossy())?;
+    report.rows_spooled += rows.len();
+    writer.write_rows(rows)?;
+    writer.finish()?;
+    Ok(())
+}
+
+/// The Arrow schema of published files: the hub table's, plus the embeddings' provenance.
+fn shard_schema(p: &Provenance) -> arrow_schema::SchemaRef {
+    let base = HubRow::schema();
+    let mut meta = base.metadata().clone();
+    meta.insert("omega.embedding_model".to_string(), p.model_id.clone());
+    meta.insert("omega.embedding_model_version".to_string(), p.model_version.clone());
+    meta.insert("omega.preprocess_version".to_string(), p.preprocess_version.clone());
+    Arc::new(arrow_schema::Schema::new_with_metadata(
+        base.fields().clone(),
+        meta,
+    ))
+}
+
+/// Record batches of a spool part, checked against the hub table's columns.
+fn read_part(path: &std::path::Path, schema: &arrow_schema::SchemaRef) -> Result<Vec<RecordBatch>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let same = batch.schema().fields().len() == schema.fields().len()
+            && batch
+                .schema()
+                .fields()
+                .iter()
+                .zip(schema.fields())
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        if !same {
+            return Err("its columns are not the hub table's".into());
+        }
+        if batch.columns().iter().any(|c| c.null_count() > 0) {
+            return Err("it holds nulls".into());
+        }
+        out.push(
+            RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(out)
+}
+
+/// Packs parts, in order, into shards of at most `shard_rows` rows.
+fn pack(parts: Vec<(String, usize)>, shard_rows: usize) -> Vec<Vec<(String, usize)>> {
+    let mut shards: Vec<Vec<(String, usize)>> = Vec::new();
+    let mut rows = 0;
+    for (part, n) in parts {
+        if shards.is_empty() || rows + n > shard_rows {
+            shards.push(Vec::new());
+            rows = 0;
+        }
+        rows += n;
+        shards.last_mut().expect("pushed").push((part, n));
+    }
+    shards
+}
+
+/// Commits everything spooled: finishes what an earlier run left, plans shards from the
+/// unplanned parts, and commits the planned ones with the card.
+pub fn flush(
+    spool: &Spool,
+    target: &dyn Target,
+    opts: &PushOptions,
+    report: &mut PushReport,
+) -> Result<(), HubError> {
+    let mut journal = spool.journal()?;
+    for entry in journal
+        .iter_mut()
+        .filter(|e| e.state == EntryState::Planned)
+    {
+        if target.has_file(&entry.path_in_repo)? {
+            entry.state = EntryState::Committed;
+            entry.commit = Some("found".into());
+            spool.write_entry(entry)?;
+            report.shards_recovered += 1;
+        }
+    }
+    spool.clean_committed(&journal)?;
+    plan(spool, opts, &mut journal, report)?;
+    let planned: Vec<usize> = (0..journal.len())
+        .filter(|&i| journal[i].state == EntryState::Planned)
+        .collect();
+    for chunk in planned.chunks(opts.files_per_commit.max(1)) {
+        commit_chunk(spool, target, opts, &mut journal, chunk, report)?;
+    }
+    spool.clean_committed(&journal)
+}
+
+/// Builds staged shards and their `planned` journal entries from the unplanned parts; an
+/// unreadable part is quarantined and the rest planned without it.
+fn plan(
+    spool: &Spool,
+    opts: &PushOptions,
+    journal: &mut Vec<JournalEntry>,
+    report: &mut PushReport,
+) -> Result<(), HubError> {
+    let schema = shard_schema(&opts.provenance);
+    'replan: loop {
+        let mut parts = Vec::new();
+        for part in spool.unplanned_parts(journal)? {
+            match part_rows(&spool.part_path(&part)) {
+                Ok(n) => parts.push((part, n)),
+                Err(message) => quarantine(spool, &part, &message, report)?,
+            }
+        }
+        let groups = pack(parts, opts.shard_rows);
+        let total = journal.len() as u64 + groups.len() as u64;
+        for group in groups {
+            let seq = journal.last().map_or(0, |e| e.seq + 1);
+            let mut batches = Vec::new();
+            for (part, _) in &group {
+                match read_part(&spool.part_path(part), &schema) {
+                    Ok(b) => batches.extend(b),
+                    Err(message) => {
+                        quarantine(spool, part, &message, report)?;
+                        continue 'replan;
+                    }
+                }
+            }
+            let staged = spool.staging_file(seq);
+            let file = shard::write_shard(&staged, batches, schema.clone())?;
+            kill_point("staged");
+            let entry = JournalEntry {
+                seq,
+                path_in_repo: opts.layout.path(seq, total),
+                parts: group.into_iter().map(|(p, _)| p).collect(),
+                file,
+                state: EntryState::Planned,
+                commit: None,
+            };
+            spool.write_entry(&entry)?;
+            kill_point("planned");
+            journal.push(entry);
+        }
+        return Ok(());
+    }
+}
+
+fn quarantine(
+    spool: &Spool,
+    part: &str,
+    message: &str,
+    report: &mut PushReport,
+) -> Result<(), HubError> {
+    let moved = spool.quarantine(part)?;
+    let line = format!(
+        "{}: unreadable spool part ({message}); moved to {}, not pushed",
+        spool.part_path(part).display(),
+        moved.display()
+    );
+    tracing::error!("{line}");
+    report.quarantined.push(line);
+    Ok(())
+}
+
+/// One commit: the chunk's staged shards and the card counting every committed row.
+fn commit_chunk(
+    spool: &Spool,
+    target: &dyn Target,
+    opts: &PushOptions,
+    journal: &mut [JournalEntry],
+    chunk: &[usize],
+    report: &mut PushReport,
+) -> Result<(), HubError> {
+    let counted = journal
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| e.state == EntryState::Committed || chunk.contains(i));
+    let (mut rows, mut bytes, mut files) = (0u64, 0u64, 0usize);
+    for (_, e) in counted {
+        rows += e.file.rows as u64;
+        bytes += e.file.bytes;
+        files += 1;
+    }
+    let card = card::dataset_card(&CardFacts {
+        layout: opts.layout,
+        rows,
+        bytes,
+        files,
+        provenance: opts.provenance.clone(),
+    });
+    let card_path = spool.dir("staging").join("README.md");
+    crate::fsutil::write_atomic(&card_path, card.as_bytes()).map_err(|source| HubError::Io {
+        path: card_path.clone(),
+        source,
+    })?;
+    let mut commit_files: Vec<CommitFile> = chunk
+        .iter()
+        .map(|&i| CommitFile {
+            path_in_repo: journal[i].path_in_repo.clone(),
+            local: spool.staging_file(journal[i].seq),
+        })
+        .collect();
+    commit_files.push(CommitFile {
+        path_in_repo: "README.md".into(),
+        local: card_path,
+    });
+    let chunk_rows: usize = chunk.iter().map(|&i| journal[i].file.rows).sum();
+    let message = format!(
+        "omega push-hf: {} rows in {} files",
+        chunk_rows,
+        chunk.len()
+    );
+    let commit = target.commit(&commit_files, &message)?;
+    kill_point("uploaded");
+    for &i in chunk {
+        let entry = &mut journal[i];
+        entry.state = EntryState::Committed;
+        entry.commit = Some(commit.clone());
+        spool.write_entry(entry)?;
+        report.shards_committed += 1;
+        report.rows_committed += entry.file.rows;
+        report.bytes_committed += entry.file.bytes;
+    }
+    kill_point("committed");
+    report.commits.push(commit);
+    Ok(())
+}
+
+/// What a push would commit: the planned shards, then the spooled and input rows as they
+/// would be packed. Reads the inputs; writes nothing.
+fn dry_run(
+    spool: &Spool,
+    inputs: &[String],
+    opts: &PushOptions,
+    mut report: PushReport,
+) -> Result<PushReport, HubError> {
+    let journal = spool.journal()?;
+    for e in journal.iter().filter(|e| e.state == EntryState::Planned) {
+        report.would_commit.push((e.path_in_repo.clone(), e.file.rows));
+    }
+    let mut parts = Vec::new();
+    for part in spool.unplanned_parts(&journal)? {
+        parts.push((part.clone(), part_rows(&spool.part_path(&part)).unwrap_or(0)));
+    }
+    for input in inputs {
+        if let Some(key) = input_key(input)? {
+            if spool.knows_key(&key, &journal)? {
+                report.inputs_already_spooled += 1;
+                continue;
+            }
+        }
+        let mut accepted = 0;
+        for batch in TableReader::<HubInput>::open(input)? {
+            for row in batch? {
+                match row.to_hub_row(0) {
+                    Ok(_) => accepted += 1,
+                    Err(Unpublishable::NotAccepted) => report.rows_not_accepted += 1,
+                    Err(Unpublishable::Missing(f)) => report
+                        .rows_unpublishable
+                        .push(format!("{input}: `{f}` is missing")),
+                }
+            }
+        }
+        for start in (0..accepted).step_by(PART_ROWS.min(opts.shard_rows).max(1)) {
+            let n = (accepted - start).min(PART_ROWS.min(opts.shard_rows));
+            parts.push((format!("{input}@{start}"), n));
+        }
+    }
+    let groups = pack(parts, opts.shard_rows);
+    let total = journal.len() as u64 + groups.len() as u64;
+    for (k, group) in groups.iter().enumerate() {
+        let path = opts.layout.path(journal.len() as u64 + k as u64, total);
+        report
+            .would_commit
+            .push((path, group.iter().map(|(_, n)| n).sum()));
+    }
+    report.would_commit.push(("README.md".into(), 0));
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_keeps_order_and_bounds() {
+        let parts = vec![("a".into(), 3), ("b".into(), 3), ("c".into(), 5), ("d".into(), 1)];
+        let shards = pack(parts, 6);
+        let names: Vec<Vec<&str>> = shards
+            .iter()
+            .map(|s| s.iter().map(|(p, _)| p.as_str()).collect())
+            .collect();
+        assert_eq!(names, vec![vec!["a", "b"], vec!["c", "d"]]);
+        assert!(pack(Vec::new(), 6).is_empty());
+    }
+}
