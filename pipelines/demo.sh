@@ -39,5 +39,12 @@ $omega score -i "$OUT/deduped.parquet" -o "$OUT/scored.parquet" --model "${MODEL
 echo
 $omega show "$OUT/scored.parquet" -c video_id,check_passed,novelty,description_relevance,query_relevance,status,error_class,answer_score
 echo
-echo "Done: tables in $OUT (candidates, clips, embeddings, validated, deduped, scored); clips in $OUT/media."
+echo "== omega push-hf: the accepted rows as a Hugging Face dataset in $OUT/dataset"
+rm -rf "$OUT/dataset"
+$omega push-hf -i "$OUT/scored.parquet" --to "$OUT/dataset" --model "${MODEL:-models/imagebind-tiny}"
+find "$OUT/dataset" -name '*.parquet' -not -path '*/.omega-spool/*' | sed "s|^|  |"
+echo "Load it with: python3 -c \"import datasets; print(datasets.load_dataset('$OUT/dataset', split='train'))\""
+echo "(the same command with --repo ORG/NAME instead of --to DIR publishes it on the Hub)"
+echo
+echo "Done: tables in $OUT (candidates, clips, embeddings, validated, deduped, scored), the dataset in $OUT/dataset; clips in $OUT/media."
 echo "Inspect any of them with: $omega show $OUT/scored.parquet"

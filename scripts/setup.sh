@@ -31,10 +31,10 @@ fi
 
 # 3. Python tools, pinned.
 PY=${PYTHON:-python3}
-PIP_PKGS="yt-dlp==2026.10.26 onnxruntime==1.32.0 numpy==2.4.6"
+PIP_PKGS="yt-dlp==2026.10.26 onnxruntime==1.32.0 numpy==2.4.6 datasets==5.2.0 pyarrow==26.0.1"
 if ! $PY - <<'PYEOF' 2>/dev/null
 import importlib.metadata as m, sys
-want = {"yt-dlp": "2026.10.26", "onnxruntime": "1.32.0", "numpy": "2.4.6"}
+want = {"yt-dlp": "2026.10.26", "onnxruntime": "1.32.0", "numpy": "2.4.6", "datasets": "5.2.0", "pyarrow": "26.0.1"}
 sys.exit(0 if all(m.version(k) == v for k, v in want.items()) else 1)
 PYEOF
 then

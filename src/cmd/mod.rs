@@ -84,12 +84,11 @@ pub fn init_logging(global: &Global) {
         (_, 1) => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| {
-            // hf-hub logs its own retries and fallbacks; omega reports what matters.
-            let hf = if global.verbose == 0 { "off" } else { default };
-            tracing_subscriber::EnvFilter::new(format!("omega={default},hf_hub={hf},warn"))
-        });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // hf-hub logs its own retries and fallbacks; omega reports what matters.
+        let hf = if global.verbose == 0 { "off" } else { default };
+        tracing_subscriber::EnvFilter::new(format!("omega={default},hf_hub={hf},warn"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,7 +1,7 @@
 //! `omega push-hf`: publish accepted rows as a Hugging Face dataset, lossless and resumable.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -42,7 +42,12 @@ pub struct Args {
     #[arg(short, long, num_args = 1..)]
     input: Vec<String>,
     /// The dataset repository on the Hub (ORG/NAME; it must exist).
-    #[arg(long, value_name = "ORG/NAME", conflicts_with = "to", required_unless_present = "to")]
+    #[arg(
+        long,
+        value_name = "ORG/NAME",
+        conflicts_with = "to",
+        required_unless_present = "to"
+    )]
     repo: Option<String>,
     /// Write a local copy of the dataset repository instead (for curators and tests).
     #[arg(long, value_name = "DIR")]
@@ -88,16 +93,29 @@ pub struct Args {
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static DEV_NULL: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
+    // A read of stdin blocked waiting for the next batch would never see the flag: point
+    // stdin at /dev/null, so that read ends the stream and the spooled rows get committed.
+    let null = DEV_NULL.load(Ordering::SeqCst);
+    if null >= 0 {
+        // SAFETY: dup2 is async-signal-safe; both descriptors are ours.
+        unsafe { libc::dup2(null, 0) };
+    }
 }
 
-/// SIGINT/SIGTERM only set a flag: the push finishes its step and commits the spool.
+/// SIGINT/SIGTERM only set a flag (and end stdin): the push finishes its step and commits
+/// what is spooled.
 fn stop_on_signals() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    // SAFETY: opening /dev/null and installing a handler that only uses async-signal-safe calls.
     unsafe {
+        DEV_NULL.store(
+            libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC),
+            Ordering::SeqCst,
+        );
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         libc::signal(libc::SIGINT, handler);
         libc::signal(libc::SIGTERM, handler);
     }
@@ -119,7 +137,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         (None, Some(dir)) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let dir = dir.canonicalize()?;
-            let spool = args.spool.clone().unwrap_or_else(|| dir.join(".omega-spool"));
+            let spool = args
+                .spool
+                .clone()
+                .unwrap_or_else(|| dir.join(".omega-spool"));
             (Box::new(LocalDir { dir }), spool)
         }
         (None, None) => bail!("say where to push: --repo ORG/NAME or --to DIR"),
@@ -141,8 +162,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         files_per_commit: args.files_per_commit,
         provenance,
     };
-    let report = push(&spool, target.as_ref(), &args.input, &opts, &STOP)
-        .with_context(|| format!("pushing to {} (the spool {} keeps every row; rerun to resume)", target.id(), spool_dir.display()))?;
+    let report = push(&spool, target.as_ref(), &args.input, &opts, &STOP).with_context(|| {
+        format!(
+            "pushing to {} (the spool {} keeps every row; rerun to resume)",
+            target.id(),
+            spool_dir.display()
+        )
+    })?;
     print_report(&report, &spool_dir, &target.id(), started.elapsed(), global)?;
     if !report.quarantined.is_empty() {
         bail!(

@@ -214,12 +214,11 @@ fn input_key(input: &str) -> Result<Option<String>, HubError> {
     if input == "-" {
         return Ok(None);
     }
-    let hash = crate::media::sha256_file(std::path::Path::new(input)).map_err(|source| {
-        HubError::Io {
+    let hash =
+        crate::media::sha256_file(std::path::Path::new(input)).map_err(|source| HubError::Io {
             path: input.into(),
             source,
-        }
-    })?;
+        })?;
     Ok(Some(hash[..24].to_string()))
 }
 
@@ -251,7 +250,12 @@ fn ingest(
     let now = rows::unix_now();
     let reader = TableReader::<HubInput>::open(input)?;
     for batch in reader {
-        for row in batch? {
+        let batch = match batch {
+            // A stream cut short by a stop signal ends here; what was read is kept.
+            Err(_) if file_key.is_none() && stop.load(Ordering::SeqCst) => break,
+            other => other?,
+        };
+        for row in batch {
             match row.to_hub_row(now) {
                 Ok(r) => buf.push(r),
                 Err(Unpublishable::NotAccepted) => report.rows_not_accepted += 1,
@@ -307,8 +311,14 @@ fn shard_schema(p: &Provenance) -> arrow_schema::SchemaRef {
     let base = HubRow::schema();
     let mut meta = base.metadata().clone();
     meta.insert("omega.embedding_model".to_string(), p.model_id.clone());
-    meta.insert("omega.embedding_model_version".to_string(), p.model_version.clone());
-    meta.insert("omega.preprocess_version".to_string(), p.preprocess_version.clone());
+    meta.insert(
+        "omega.embedding_model_version".to_string(),
+        p.model_version.clone(),
+    );
+    meta.insert(
+        "omega.preprocess_version".to_string(),
+        p.preprocess_version.clone(),
+    );
     Arc::new(arrow_schema::Schema::new_with_metadata(
         base.fields().clone(),
         meta,
@@ -316,7 +326,10 @@ fn shard_schema(p: &Provenance) -> arrow_schema::SchemaRef {
 }
 
 /// Record batches of a spool part, checked against the hub table's columns.
-fn read_part(path: &std::path::Path, schema: &arrow_schema::SchemaRef) -> Result<Vec<RecordBatch>, String> {
+fn read_part(
+    path: &std::path::Path,
+    schema: &arrow_schema::SchemaRef,
+) -> Result<Vec<RecordBatch>, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
@@ -532,11 +545,16 @@ fn dry_run(
 ) -> Result<PushReport, HubError> {
     let journal = spool.journal()?;
     for e in journal.iter().filter(|e| e.state == EntryState::Planned) {
-        report.would_commit.push((e.path_in_repo.clone(), e.file.rows));
+        report
+            .would_commit
+            .push((e.path_in_repo.clone(), e.file.rows));
     }
     let mut parts = Vec::new();
     for part in spool.unplanned_parts(&journal)? {
-        parts.push((part.clone(), part_rows(&spool.part_path(&part)).unwrap_or(0)));
+        parts.push((
+            part.clone(),
+            part_rows(&spool.part_path(&part)).unwrap_or(0),
+        ));
     }
     for input in inputs {
         if let Some(key) = input_key(input)? {
@@ -580,7 +598,12 @@ mod tests {
 
     #[test]
     fn packing_keeps_order_and_bounds() {
-        let parts = vec![("a".into(), 3), ("b".into(), 3), ("c".into(), 5), ("d".into(), 1)];
+        let parts = vec![
+            ("a".into(), 3),
+            ("b".into(), 3),
+            ("c".into(), 5),
+            ("d".into(), 1),
+        ];
         let shards = pack(parts, 6);
         let names: Vec<Vec<&str>> = shards
             .iter()

@@ -138,7 +138,9 @@ impl HubRepo {
         if let Some(t) = token {
             builder = builder.token(t);
         }
-        let client = builder.build().map_err(hub_err("creating the Hub client"))?;
+        let client = builder
+            .build()
+            .map_err(hub_err("creating the Hub client"))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -188,7 +188,11 @@ impl Spool {
             .collect();
         let mut parts = Vec::new();
         for dir in sorted_children(&self.dir("pending"))? {
-            let dir_name = dir.file_name().expect("child").to_string_lossy().into_owned();
+            let dir_name = dir
+                .file_name()
+                .expect("child")
+                .to_string_lossy()
+                .into_owned();
             for part in sorted_children(&dir)? {
                 let name = part.file_name().expect("child").to_string_lossy();
                 if name.starts_with('.') || !name.ends_with(".parquet") {

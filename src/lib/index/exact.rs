@@ -416,7 +416,10 @@ mod tests {
                 keep_best(&mut want, dot(q, row), 10 + r);
             }
             assert_eq!(got.0.to_bits(), want.0.to_bits());
-            assert_eq!(got.1, want.1, "rows 5 and 6 repeat rows 0 and 1: the earlier wins");
+            assert_eq!(
+                got.1, want.1,
+                "rows 5 and 6 repeat rows 0 and 1: the earlier wins"
+            );
         }
     }
 

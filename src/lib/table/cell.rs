@@ -282,7 +282,9 @@ impl Cell for Vec<f32> {
         let list = <Option<Vec<f32>>>::to_array(values.into_iter().map(Some).collect());
         let list = list.as_fixed_size_list().clone();
         let (field, size, values, _) = list.into_parts();
-        Arc::new(arrow_array::FixedSizeListArray::new(field, size, values, None))
+        Arc::new(arrow_array::FixedSizeListArray::new(
+            field, size, values, None,
+        ))
     }
     fn from_array(array: &dyn Array) -> Result<Vec<Self>, (usize, String)> {
         first_null(array)?;
