@@ -241,3 +241,92 @@ pub fn dedup_dataset(
     summary.set("rows_dropped", dropped);
     Ok(summary)
 }
+
+#[cfg(test)]
+mod b5_alignment {
+    use super::*;
+    use crate::index::ExactIndex;
+
+    /// B5: the original filtered videos and embeddings in separate lists, so a dropped video
+    /// could shift every later embedding onto the wrong metadata. Property, over many random
+    /// answers (any mix of dropped, failed, embedding-less and duplicate rows): every judged row
+    /// finds exactly its own embedding in an index of all the rows' embeddings under their ids,
+    /// every other row gets no numbers, and a duplicate points at a row with its embedding.
+    #[test]
+    fn filtering_never_misaligns_embeddings_and_metadata() {
+        let dir = std::env::temp_dir().join(format!("omega-b5-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cfg = ScoreConfig::default();
+        let mut rng = fastrand::Rng::with_seed(5);
+        for round in 0..40 {
+            let n = rng.usize(1..12);
+            let base: Vec<Vec<f32>> = (0..n)
+                .map(|_| (0..1024).map(|_| rng.f32() - 0.5).collect())
+                .collect();
+            let rows: Vec<DedupInput> = (0..n)
+                .map(|i| {
+                    // Some rows repeat an earlier row's vector: in-answer duplicates.
+                    let source = if i > 0 && rng.u8(..) < 40 {
+                        rng.usize(..i)
+                    } else {
+                        i
+                    };
+                    DedupInput {
+                        response_id: "r".into(),
+                        video_id: format!("v{round}-{i}"),
+                        kept: rng.u8(..) > 50,
+                        response_passed: rng.u8(..) > 20,
+                        video_emb: (rng.u8(..) > 30).then(|| base[source].clone()),
+                        status: if rng.u8(..) > 30 {
+                            Status::Ok
+                        } else {
+                            Status::Failed
+                        },
+                        error_class: None,
+                        error: None,
+                    }
+                })
+                .collect();
+            let round_dir = dir.join(round.to_string());
+            let mut index = ExactIndex::open(&round_dir).unwrap();
+            let own: Vec<(String, Vec<f32>)> = rows
+                .iter()
+                .filter_map(|r| Some((r.video_id.clone(), r.video_emb.clone()?)))
+                .collect();
+            index.insert(&own).unwrap();
+            let out = dedup_answer(&rows, Some(&mut index), false, &cfg).unwrap();
+            for (i, (row, got)) in rows.iter().zip(&out).enumerate() {
+                let judged = row.kept
+                    && row.response_passed
+                    && row.status == Status::Ok
+                    && row.video_emb.is_some();
+                if !judged {
+                    assert!(
+                        got.nearest_id.is_none() && got.local_novelty.is_none(),
+                        "round {round} row {i}"
+                    );
+                    continue;
+                }
+                let nearest = got.nearest_cosine.unwrap();
+                assert!(
+                    nearest > 0.999,
+                    "round {round} row {i}: its own embedding is found"
+                );
+                let hit = got.nearest_id.as_ref().unwrap();
+                let hit_row = rows.iter().find(|r| &r.video_id == hit).unwrap();
+                assert_eq!(
+                    hit_row.video_emb, row.video_emb,
+                    "round {round} row {i}: aligned"
+                );
+                if let Some(j) = got.duplicate_of {
+                    assert_eq!(
+                        rows[j as usize].video_emb, row.video_emb,
+                        "round {round} row {i}"
+                    );
+                    assert!(j as usize > i, "the later copy is kept");
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
