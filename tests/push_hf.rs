@@ -51,6 +51,13 @@ fn scored_table(path: &Path, n: usize, seed: u64) -> BTreeMap<String, f32> {
     accepted
 }
 
+/// `omega push-hf --to DIR`, options to follow.
+fn push_to(dir: &Path) -> Command {
+    let mut c = omega();
+    c.arg("push-hf").arg("--to").arg(dir);
+    c
+}
+
 #[derive(serde::Deserialize, Debug)]
 struct Facts {
     files: Vec<String>,
@@ -117,11 +124,9 @@ fn a_local_dataset_loads_with_datasets_and_keeps_row_groups_small() {
     let accepted = scored_table(&input, 12_250, 1);
     let dir = work.join("dataset");
     run_ok(
-        omega()
-            .args(["push-hf", "-q", "--shard-rows", "9000", "-i"])
-            .arg(&input)
-            .arg("--to")
-            .arg(&dir),
+        push_to(&dir)
+            .args(["-q", "--shard-rows", "9000", "-i"])
+            .arg(&input),
     );
     let f = facts(&dir, true);
     assert_exactly_once(&f, &accepted, "local push");
@@ -172,26 +177,14 @@ fn a_local_dataset_loads_with_datasets_and_keeps_row_groups_small() {
     assert_eq!(features.len(), 13);
 
     // The same input again adds nothing; a new input adds its rows, and the card counts all.
-    let out = run_ok(
-        omega()
-            .args(["push-hf", "--json", "-i"])
-            .arg(&input)
-            .arg("--to")
-            .arg(&dir),
-    );
+    let out = run_ok(push_to(&dir).args(["--json", "-i"]).arg(&input));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["inputs_already_spooled"], 1);
     assert_eq!(report["rows_committed"], 0);
     let more = work.join("more.parquet");
     let mut all = accepted;
     all.extend(scored_table(&more, 50, 2));
-    run_ok(
-        omega()
-            .args(["push-hf", "-q", "-i"])
-            .arg(&more)
-            .arg("--to")
-            .arg(&dir),
-    );
+    run_ok(push_to(&dir).args(["-q", "-i"]).arg(&more));
     let f = facts(&dir, true);
     assert_exactly_once(&f, &all, "second push");
     assert_eq!(f.card_rows, Some(all.len()));
@@ -204,9 +197,8 @@ fn the_shards_layout_and_dry_run() {
     let accepted = scored_table(&input, 700, 3);
     let dir = work.join("dataset");
     let dry = run_ok(
-        omega()
+        push_to(&dir)
             .args([
-                "push-hf",
                 "--dry-run",
                 "--layout",
                 "shards",
@@ -214,9 +206,7 @@ fn the_shards_layout_and_dry_run() {
                 "250",
                 "-i",
             ])
-            .arg(&input)
-            .arg("--to")
-            .arg(&dir),
+            .arg(&input),
     );
     let text = String::from_utf8_lossy(&dry.stderr);
     assert!(
@@ -229,19 +219,9 @@ fn the_shards_layout_and_dry_run() {
     );
     assert!(!dir.join("data").exists(), "a dry run writes nothing");
     run_ok(
-        omega()
-            .args([
-                "push-hf",
-                "-q",
-                "--layout",
-                "shards",
-                "--shard-rows",
-                "250",
-                "-i",
-            ])
-            .arg(&input)
-            .arg("--to")
-            .arg(&dir),
+        push_to(&dir)
+            .args(["-q", "--layout", "shards", "--shard-rows", "250", "-i"])
+            .arg(&input),
     );
     let f = facts(&dir, true);
     assert_exactly_once(&f, &accepted, "shards layout");
@@ -255,13 +235,7 @@ fn the_shards_layout_and_dry_run() {
     );
     assert_eq!(f.load_rows, Some(600));
     // A spool belongs to one target and layout.
-    let other = omega()
-        .args(["push-hf", "-i"])
-        .arg(&input)
-        .arg("--to")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let other = push_to(&dir).args(["-i"]).arg(&input).output().unwrap();
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("give this push its own --spool DIR"));
 }
@@ -448,11 +422,9 @@ fn a_corrupt_spool_part_is_reported_and_the_rest_is_pushed() {
     // Accumulate mode below the threshold: both inputs wait in the spool.
     for input in [&a, &b] {
         run_ok(
-            omega()
-                .args(["push-hf", "-q", "--flush-at", "100000", "-i"])
+            push_to(&dir)
+                .args(["-q", "--flush-at", "100000", "-i"])
                 .arg(input)
-                .arg("--to")
-                .arg(&dir)
                 .arg("--spool")
                 .arg(&spool),
         );
@@ -474,13 +446,7 @@ fn a_corrupt_spool_part_is_reported_and_the_rest_is_pushed() {
     let mid = bytes.len() / 2;
     bytes.truncate(mid);
     std::fs::write(&victim, &bytes).unwrap();
-    let out = omega()
-        .args(["push-hf", "--to"])
-        .arg(&dir)
-        .arg("--spool")
-        .arg(&spool)
-        .output()
-        .unwrap();
+    let out = push_to(&dir).arg("--spool").arg(&spool).output().unwrap();
     assert!(!out.status.success(), "a quarantined part fails the run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -516,11 +482,9 @@ fn accumulate_mode_commits_at_the_threshold_and_on_sigterm() {
     let spool = work.join("spool");
     let push = |input: &Path| -> serde_json::Value {
         let out = run_ok(
-            omega()
-                .args(["push-hf", "-q", "--json", "--flush-at", "150", "-i"])
+            push_to(&dir)
+                .args(["-q", "--json", "--flush-at", "150", "-i"])
                 .arg(input)
-                .arg("--to")
-                .arg(&dir)
                 .arg("--spool")
                 .arg(&spool),
         );
@@ -540,9 +504,8 @@ fn accumulate_mode_commits_at_the_threshold_and_on_sigterm() {
     // A stream on stdin that stays open: SIGTERM commits what arrived and exits cleanly.
     let c = work.join("c.parquet");
     all.extend(scored_table(&c, 60, 11));
-    let mut child = omega()
-        .args(["push-hf", "-q", "--flush-at", "100000", "-i", "-", "--to"])
-        .arg(&dir)
+    let mut child = push_to(&dir)
+        .args(["-q", "--flush-at", "100000", "-i", "-"])
         .arg("--spool")
         .arg(&spool)
         .stdin(Stdio::piped())

@@ -105,8 +105,15 @@ pub struct PushOptions {
     pub provenance: Provenance,
 }
 
-/// Rows per spool part: bounds the memory of spooling (about 12 KiB per row).
+/// Rows per spool part at most: bounds the memory of spooling (about 12 KiB per row).
 const PART_ROWS: usize = 2048;
+
+impl PushOptions {
+    /// Rows per spool part: parts are packed whole into shards, so none is larger than a shard.
+    fn part_size(&self) -> usize {
+        PART_ROWS.min(self.shard_rows).max(1)
+    }
+}
 
 /// What a push did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -155,7 +162,7 @@ pub fn push(
 ) -> Result<PushReport, HubError> {
     let mut report = PushReport::default();
     if opts.dry_run {
-        return dry_run(spool, inputs, opts, report);
+        return dry_run(spool, inputs, opts, stop, report);
     }
     for input in inputs {
         if stop.load(Ordering::SeqCst) {
@@ -222,6 +229,57 @@ fn input_key(input: &str) -> Result<Option<String>, HubError> {
     Ok(Some(hash[..24].to_string()))
 }
 
+/// Whether an input with this key was spooled before (then it is counted and skipped).
+fn spooled_before(
+    spool: &Spool,
+    input: &str,
+    key: Option<&str>,
+    journal: &[JournalEntry],
+    report: &mut PushReport,
+) -> Result<bool, HubError> {
+    let Some(key) = key else { return Ok(false) };
+    let known = spool.knows_key(key, journal)?;
+    if known {
+        tracing::info!("{input}: spooled before, skipped");
+        report.inputs_already_spooled += 1;
+    }
+    Ok(known)
+}
+
+/// Reads `input` and hands each publishable row to `each`; rows that are not accepted or not
+/// publishable are counted in `report`. A stream (`-`) cut short by `stop` ends early, keeping
+/// what was read.
+fn for_each_accepted(
+    input: &str,
+    now: i64,
+    stop: &AtomicBool,
+    report: &mut PushReport,
+    mut each: impl FnMut(HubRow, &mut PushReport) -> Result<(), HubError>,
+) -> Result<(), HubError> {
+    let stream = input == "-";
+    let mut row_index = 0usize;
+    for batch in TableReader::<HubInput>::open(input)? {
+        let batch = match batch {
+            Err(_) if stream && stop.load(Ordering::SeqCst) => break,
+            other => other?,
+        };
+        for row in batch {
+            match row.to_hub_row(now) {
+                Ok(r) => each(r, report)?,
+                Err(Unpublishable::NotAccepted) => report.rows_not_accepted += 1,
+                Err(Unpublishable::Missing(field)) => report.rows_unpublishable.push(format!(
+                    "{input}: row {row_index}: `{field}` is missing; the row is not published"
+                )),
+            }
+            row_index += 1;
+        }
+        if stream && stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Reads one input's accepted rows into spool parts. A file is published to the spool whole
 /// (one rename) when read to its end; a stream publishes every part as it fills, and calls
 /// `after_part` so that accumulate mode can commit while the stream goes on.
@@ -234,52 +292,29 @@ fn ingest(
     after_part: &mut dyn FnMut(&mut PushReport) -> Result<(), HubError>,
 ) -> Result<(), HubError> {
     let file_key = input_key(input)?;
-    if let Some(key) = &file_key {
-        if spool.knows_key(key, &spool.journal()?)? {
-            tracing::info!("{input}: spooled before, skipped");
-            report.inputs_already_spooled += 1;
-            return Ok(());
-        }
+    if spooled_before(spool, input, file_key.as_deref(), &spool.journal()?, report)? {
+        return Ok(());
     }
-    let part_rows = PART_ROWS.min(opts.shard_rows);
     let stream_key = || format!("stream{}", rows::ulid_text(rows::new_ulid()));
     let mut key = file_key.clone().unwrap_or_else(stream_key);
     let (mut dir, mut part_no) = (spool.incoming_dir(&key)?, 0usize);
     let mut buf: Vec<HubRow> = Vec::new();
-    let mut row_index = 0usize;
-    let now = rows::unix_now();
-    let reader = TableReader::<HubInput>::open(input)?;
-    for batch in reader {
-        let batch = match batch {
-            // A stream cut short by a stop signal ends here; what was read is kept.
-            Err(_) if file_key.is_none() && stop.load(Ordering::SeqCst) => break,
-            other => other?,
-        };
-        for row in batch {
-            match row.to_hub_row(now) {
-                Ok(r) => buf.push(r),
-                Err(Unpublishable::NotAccepted) => report.rows_not_accepted += 1,
-                Err(Unpublishable::Missing(field)) => report.rows_unpublishable.push(format!(
-                    "{input}: row {row_index}: `{field}` is missing; the row is not published"
-                )),
-            }
-            row_index += 1;
-            if buf.len() >= part_rows {
-                write_part(&dir, part_no, std::mem::take(&mut buf), report)?;
-                part_no += 1;
-                if file_key.is_none() {
-                    spool.publish_incoming(&key)?;
-                    kill_point("spooled");
-                    after_part(report)?;
-                    key = stream_key();
-                    (dir, part_no) = (spool.incoming_dir(&key)?, 0);
-                }
-            }
+    for_each_accepted(input, rows::unix_now(), stop, report, |row, report| {
+        buf.push(row);
+        if buf.len() < opts.part_size() {
+            return Ok(());
         }
-        if file_key.is_none() && stop.load(Ordering::SeqCst) {
-            break;
+        write_part(&dir, part_no, std::mem::take(&mut buf), report)?;
+        part_no += 1;
+        if file_key.is_none() {
+            spool.publish_incoming(&key)?;
+            kill_point("spooled");
+            after_part(report)?;
+            key = stream_key();
+            (dir, part_no) = (spool.incoming_dir(&key)?, 0);
         }
-    }
+        Ok(())
+    })?;
     if !buf.is_empty() {
         write_part(&dir, part_no, buf, report)?;
         part_no += 1;
@@ -541,6 +576,7 @@ fn dry_run(
     spool: &Spool,
     inputs: &[String],
     opts: &PushOptions,
+    stop: &AtomicBool,
     mut report: PushReport,
 ) -> Result<PushReport, HubError> {
     let journal = spool.journal()?;
@@ -557,26 +593,17 @@ fn dry_run(
         ));
     }
     for input in inputs {
-        if let Some(key) = input_key(input)? {
-            if spool.knows_key(&key, &journal)? {
-                report.inputs_already_spooled += 1;
-                continue;
-            }
+        let key = input_key(input)?;
+        if spooled_before(spool, input, key.as_deref(), &journal, &mut report)? {
+            continue;
         }
         let mut accepted = 0;
-        for batch in TableReader::<HubInput>::open(input)? {
-            for row in batch? {
-                match row.to_hub_row(0) {
-                    Ok(_) => accepted += 1,
-                    Err(Unpublishable::NotAccepted) => report.rows_not_accepted += 1,
-                    Err(Unpublishable::Missing(f)) => report
-                        .rows_unpublishable
-                        .push(format!("{input}: `{f}` is missing")),
-                }
-            }
-        }
-        for start in (0..accepted).step_by(PART_ROWS.min(opts.shard_rows).max(1)) {
-            let n = (accepted - start).min(PART_ROWS.min(opts.shard_rows));
+        for_each_accepted(input, 0, stop, &mut report, |_, _| {
+            accepted += 1;
+            Ok(())
+        })?;
+        for start in (0..accepted).step_by(opts.part_size()) {
+            let n = (accepted - start).min(opts.part_size());
             parts.push((format!("{input}@{start}"), n));
         }
     }

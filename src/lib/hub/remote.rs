@@ -43,9 +43,16 @@ impl Target for LocalDir {
     }
 }
 
+/// Puts `from`'s bytes at `dest` atomically: a hard link (no copy; the staged file is deleted
+/// once committed) under a temporary name renamed into place, or a copy across file systems.
 fn copy_atomic(from: &Path, dest: &Path) -> std::io::Result<()> {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)?;
+    }
+    let tmp = crate::fsutil::temp_path(dest);
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(from, &tmp).is_ok() {
+        return std::fs::rename(&tmp, dest);
     }
     let mut out = crate::fsutil::AtomicFile::create(dest)?;
     std::io::copy(&mut std::fs::File::open(from)?, &mut out)?;
