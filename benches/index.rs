@@ -93,6 +93,7 @@ fn main() {
     let mut out = serde_json::Map::new();
     out.insert("n".into(), n.into());
     out.insert("threads".into(), rayon::current_num_threads().into());
+    let mut truth = Vec::new();
     for (name, qs) in [("near", &near), ("fresh", &fresh)] {
         let (eq, er) = run(&exact, qs);
         let (aq, ar) = run(&ann, qs);
@@ -105,6 +106,20 @@ fn main() {
             serde_json::to_string(&ids).unwrap(),
         )
         .unwrap();
+        truth.push(er);
+    }
+    // The search-time expansion: recall and speed at a larger ef over the same graph.
+    for ef in [256, 512] {
+        let params = AnnParams {
+            expansion_search: ef,
+            ..AnnParams::default()
+        };
+        let tuned = AnnIndex::open(&work.join("exact"), params).unwrap();
+        for ((name, qs), er) in [("near", &near), ("fresh", &fresh)].into_iter().zip(&truth) {
+            let (aq, ar) = run(&tuned, qs);
+            out.insert(format!("ann_ef{ef}_{name}_qps"), aq.into());
+            out.insert(format!("ann_ef{ef}_{name}_recall"), recall(&ar, er).into());
+        }
     }
     out.insert("exact_build_s".into(), exact_build.into());
     out.insert("ann_build_s".into(), ann_build.into());

@@ -66,8 +66,20 @@ fn recall_against_exact_and_rebuild() {
             assert_eq!(a.as_ref().unwrap().cosine, e.as_ref().unwrap().cosine);
         }
     }
-    // A missing graph (a crash before it was saved) is rebuilt from the exact store.
+    // The search-time knobs apply on open, without a rebuild: a greedy search (ef 1) that
+    // re-ranks one candidate misses more of the fresh queries' true neighbours.
     drop(ann);
+    let greedy = AnnParams {
+        expansion_search: 1,
+        rerank: 1,
+        ..AnnParams::default()
+    };
+    let narrow = AnnIndex::open(&work.join("ann"), greedy).unwrap();
+    let r_greedy = recall(&narrow, &exact, &fresh);
+    eprintln!("recall@1 with ef 1, rerank 1: fresh {r_greedy:.3}");
+    assert!(r_greedy < r_fresh, "{r_greedy} vs {r_fresh}");
+    drop(narrow);
+    // A missing graph (a crash before it was saved) is rebuilt from the exact store.
     std::fs::remove_file(work.join("ann/hnsw.usearch")).unwrap();
     let rebuilt = AnnIndex::open(&work.join("ann"), AnnParams::default()).unwrap();
     assert_eq!(rebuilt.len(), items.len());

@@ -26,11 +26,7 @@ fn chain(work: &Path) -> Vec<ResponseRow> {
     read_all(work.join("v.parquet").to_str().unwrap()).unwrap()
 }
 
-fn score(work: &Path, responses: &[ResponseRow], state: &Path) -> Vec<ScoreColumns> {
-    score_with(work, responses, state, &[])
-}
-
-fn score_with(
+fn score(
     work: &Path,
     responses: &[ResponseRow],
     state: &Path,
@@ -91,7 +87,8 @@ fn components_add_up_to_the_answer_score() {
     fake.video_id = "short".into();
     rows.push(fake);
     let state = work.join("state.json");
-    let out = score(&work, &rows, &state);
+    // UIDs 3 and 4 answered; 7 was asked too and stayed silent.
+    let out = score(&work, &rows, &state, &["--sampled-uids", "3,4,7"]);
     let honest: Vec<&ScoreColumns> = out[..3].iter().collect();
     let (mut d, mut q) = (0.0, 0.0);
     for c in &honest {
@@ -121,6 +118,11 @@ fn components_add_up_to_the_answer_score() {
     assert!((s.scores[3] - 0.3 * want).abs() < 1e-9);
     assert!((s.scores[4] - 0.3 * -5.0).abs() < 1e-9);
     assert_eq!(s.hotkeys[3], "5Hotkey");
+    assert!(
+        (s.scores[7] - 0.3 * 0.005).abs() < 1e-12,
+        "a sampled non-responder moves toward 0.005"
+    );
+    assert_eq!(s.scores[5], 0.0, "not sampled, no answer: untouched");
 }
 
 #[test]
@@ -165,7 +167,7 @@ fn the_stuffing_classifier_drops_or_punishes() {
         ["a big bunny".into(), words(40), "a rocket launch".into()],
     ));
     let cls = classifier.to_str().unwrap();
-    let out = score_with(
+    let out = score(
         &work,
         &rows,
         &work.join("state.json"),

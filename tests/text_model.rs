@@ -25,4 +25,22 @@ fn minilm_gives_the_documented_similarities() {
         .embed(&["A puppy plays fetch on the grass".into()])
         .unwrap();
     assert!(cosine(&alone[0], &e[1]) > 0.9999);
+    // Texts of very different lengths and repeats (a query beside long descriptions): grouped
+    // by length and each run once, every result still matches the text embedded alone.
+    let long = "A dog catching a frisbee in the park on a sunny afternoon, ".repeat(12);
+    let texts: Vec<String> = vec![
+        long.clone(),
+        "dog".into(),
+        "A puppy plays fetch on the grass".into(),
+        long.clone(),
+        "dog".into(),
+    ];
+    let mixed = m.embed(&texts).unwrap();
+    assert_eq!(mixed.len(), texts.len());
+    assert_eq!(mixed[0], mixed[3], "a repeated text is embedded once");
+    assert_eq!(mixed[1], mixed[4]);
+    for (t, got) in texts.iter().zip(&mixed) {
+        let alone = m.embed(std::slice::from_ref(t)).unwrap();
+        assert!(cosine(&alone[0], got) > 0.9999, "{t}");
+    }
 }

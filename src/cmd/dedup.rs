@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use omega::dedup::{build_index, dedup_dataset, dedup_table};
-use omega::index::{self, Backend};
+use omega::index::{self, AnnParams, Backend};
 use omega::report::Summary;
 use omega::score::ScoreConfig;
 
@@ -38,6 +38,13 @@ pub struct Args {
     /// Index implementation: exact, or ann (usearch HNSW + exact re-rank; `--features ann` builds).
     #[arg(long, value_enum, default_value = "exact")]
     backend: Backend,
+    /// With --backend ann: the search-time expansion (ef) of the HNSW graph; higher finds the
+    /// true nearest more often and answers fewer queries per second (BENCHMARKS.md).
+    #[arg(long, value_name = "N", default_value_t = AnnParams::default().expansion_search)]
+    ann_ef: usize,
+    /// With --backend ann: graph candidates re-ranked exactly per query.
+    #[arg(long, value_name = "N", default_value_t = AnnParams::default().rerank)]
+    ann_rerank: usize,
     /// Add the novel videos of each answer to the index after judging it.
     #[arg(long, requires = "index")]
     insert: bool,
@@ -57,8 +64,16 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let started = Instant::now();
+    if args.ann_ef == 0 || args.ann_rerank == 0 {
+        bail!("--ann-ef and --ann-rerank must be at least 1");
+    }
     let open = |dir: &std::path::Path| {
-        index::open(dir, args.backend)
+        let params = AnnParams {
+            expansion_search: args.ann_ef,
+            rerank: args.ann_rerank,
+            ..AnnParams::default()
+        };
+        index::open(dir, args.backend, params)
             .with_context(|| format!("opening the index {}", dir.display()))
     };
     if let Some(dir) = &args.build_index {

@@ -27,6 +27,8 @@ use super::{report, Global, ImageBindArgs, TableIo};
 /// Examples:
 ///   omega score -i deduped.parquet -o scored.parquet --model DIR
 ///   omega score -i deduped.parquet -o scored.parquet --model DIR --state state.json
+///   omega score -i deduped.parquet -o scored.parquet --model DIR --state state.json \
+///       --sampled-uids 3,17,42
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -47,6 +49,10 @@ pub struct Args {
     /// Per-miner moving-average state to update (JSON, written atomically).
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// The UIDs this round queried (comma-separated). Those with no answer in the input move
+    /// toward the no-response minimum (0.005), as the original's non-responders do.
+    #[arg(long, value_name = "UIDS", value_delimiter = ',', requires = "state")]
+    sampled_uids: Vec<usize>,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
@@ -79,18 +85,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let (mut summary, answers) = score_table(&args.io.input, &args.io.output, &mut scorer)?;
     if let Some(path) = &args.state {
         let mut state = MinerScores::load(path)?;
-        let mut rewards = Vec::new();
-        for (uid, hotkey, score) in answers {
-            if let (Some(uid), Some(score)) = (uid, score) {
-                state.observe(uid as usize, hotkey.as_deref().unwrap_or_default());
-                rewards.push((uid as usize, score));
-            }
-        }
-        state.update(&rewards, &[], &cfg);
+        let round = state.record_round(&answers, &args.sampled_uids, &cfg);
         state
             .save(path)
             .with_context(|| format!("writing {}", path.display()))?;
-        summary.set("miners_updated", rewards.len());
+        summary.set("miners_updated", round.responders);
+        summary.set("non_responders", round.non_responders.len());
     }
     summary.finish(started.elapsed());
     report(&summary, global, args.io.output == "-")

@@ -6,36 +6,20 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::exact::{dot, unit};
-use super::{ExactIndex, IndexError, Neighbour, VectorIndex};
+use super::{AnnParams, ExactIndex, IndexError, Neighbour, VectorIndex};
 use crate::table::EMBEDDING_DIM;
-
-/// HNSW parameters.
-#[derive(Debug, Clone, Copy)]
-pub struct AnnParams {
-    pub connectivity: usize,
-    pub expansion_add: usize,
-    pub expansion_search: usize,
-    /// Graph candidates re-ranked exactly per query.
-    pub rerank: usize,
-}
-
-impl Default for AnnParams {
-    fn default() -> Self {
-        AnnParams {
-            connectivity: 16,
-            expansion_add: 128,
-            expansion_search: 128,
-            rerank: 16,
-        }
-    }
-}
 
 pub struct AnnIndex {
     exact: ExactIndex,
     graph: usearch::Index,
     path: PathBuf,
     params: AnnParams,
+    /// Thread contexts reserved in the graph: at most this many calls run at once (usearch
+    /// would share a context between surplus callers).
+    threads: usize,
 }
 
 fn ann_error(path: &Path, e: impl std::fmt::Display) -> IndexError {
@@ -74,27 +58,42 @@ impl AnnIndex {
             graph,
             path,
             params,
+            threads: rayon::current_num_threads(),
         };
         if index.graph.size() != index.exact.len() {
             index.graph = new_graph(&params, &index.path)?;
             index.add_rows(0)?;
             index.save()?;
         }
+        index.reserve(index.exact.len())?;
         Ok(index)
     }
 
-    /// Adds stored rows `from..` to the graph (key = row number).
+    fn reserve(&self, capacity: usize) -> Result<(), IndexError> {
+        self.graph
+            .reserve_capacity_and_threads(capacity, self.threads)
+            .map_err(|e| ann_error(&self.path, e))
+    }
+
+    /// Splits `n` items into one contiguous range per reserved thread context.
+    fn per_thread(&self, n: usize) -> usize {
+        n.div_ceil(self.threads).max(1)
+    }
+
+    /// Adds stored rows `from..` to the graph (key = row number) on all cores: usearch takes
+    /// concurrent inserts, one per reserved thread context.
     fn add_rows(&mut self, from: usize) -> Result<(), IndexError> {
         let total = self.exact.len();
-        self.graph
-            .reserve(total)
-            .map_err(|e| ann_error(&self.path, e))?;
-        for i in from..total {
-            self.graph
-                .add(i as u64, &self.exact.vector(i))
-                .map_err(|e| ann_error(&self.path, e))?;
-        }
-        Ok(())
+        self.reserve(total)?;
+        let rows: Vec<usize> = (from..total).collect();
+        rows.par_chunks(self.per_thread(rows.len()))
+            .try_for_each(|chunk| {
+                chunk.iter().try_for_each(|&i| {
+                    self.graph
+                        .add(i as u64, &self.exact.vector(i))
+                        .map_err(|e| ann_error(&self.path, e))
+                })
+            })
     }
 
     fn save(&self) -> Result<(), IndexError> {
@@ -121,32 +120,11 @@ impl VectorIndex for AnnIndex {
                 found: q.len(),
             });
         }
-        queries
-            .iter()
-            .map(|q| {
-                if self.exact.is_empty() {
-                    return Ok(None);
-                }
-                let q = unit(q);
-                let found = self
-                    .graph
-                    .search(&q, self.params.rerank)
-                    .map_err(|e| ann_error(&self.path, e))?;
-                // Exact re-rank of the candidates from the stored vectors.
-                let best = found
-                    .keys
-                    .iter()
-                    .map(|&k| {
-                        // The exact scan's own dot product: re-ranked cosines equal exact ones.
-                        (dot(&q, &self.exact.vector(k as usize)), k as usize)
-                    })
-                    .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
-                Ok(best.map(|(cosine, i)| Neighbour {
-                    id: self.exact.ids()[i].clone(),
-                    cosine,
-                }))
-            })
-            .collect()
+        let found: Vec<Vec<Option<Neighbour>>> = queries
+            .par_chunks(self.per_thread(queries.len()))
+            .map(|chunk| chunk.iter().map(|q| self.nearest_one(q)).collect())
+            .collect::<Result<_, _>>()?;
+        Ok(found.concat())
     }
 
     fn insert(&mut self, items: &[(String, Vec<f32>)]) -> Result<usize, IndexError> {
@@ -157,5 +135,32 @@ impl VectorIndex for AnnIndex {
             self.save()?;
         }
         Ok(added)
+    }
+}
+
+impl AnnIndex {
+    /// The graph's candidates for one query, re-ranked exactly.
+    fn nearest_one(&self, q: &[f32]) -> Result<Option<Neighbour>, IndexError> {
+        if self.exact.is_empty() {
+            return Ok(None);
+        }
+        let q = unit(q);
+        let found = self
+            .graph
+            .search(&q, self.params.rerank)
+            .map_err(|e| ann_error(&self.path, e))?;
+        // Exact re-rank of the candidates from the stored vectors.
+        let best = found
+            .keys
+            .iter()
+            .map(|&k| {
+                // The exact scan's own dot product: re-ranked cosines equal exact ones.
+                (dot(&q, &self.exact.vector(k as usize)), k as usize)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        Ok(best.map(|(cosine, i)| Neighbour {
+            id: self.exact.ids()[i].clone(),
+            cosine,
+        }))
     }
 }

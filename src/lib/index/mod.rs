@@ -7,8 +7,31 @@ mod ann;
 mod exact;
 
 #[cfg(feature = "ann")]
-pub use ann::{AnnIndex, AnnParams};
+pub use ann::AnnIndex;
 pub use exact::ExactIndex;
+
+/// HNSW parameters of the ANN backend. Connectivity and the build-time expansion shape the
+/// graph when it is built; the search-time expansion and the re-ranked candidates can change on
+/// every open (more of either: higher recall, fewer queries per second).
+#[derive(Debug, Clone, Copy)]
+pub struct AnnParams {
+    pub connectivity: usize,
+    pub expansion_add: usize,
+    pub expansion_search: usize,
+    /// Graph candidates re-ranked exactly per query.
+    pub rerank: usize,
+}
+
+impl Default for AnnParams {
+    fn default() -> Self {
+        AnnParams {
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 128,
+            rerank: 16,
+        }
+    }
+}
 
 /// The nearest stored vector to a query.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,12 +79,16 @@ pub enum Backend {
     Ann,
 }
 
-/// Opens (or creates) the index in `dir` with `backend`.
-pub fn open(dir: &std::path::Path, backend: Backend) -> Result<Box<dyn VectorIndex>, IndexError> {
+/// Opens (or creates) the index in `dir` with `backend` (`ann` is tuned by `params`).
+pub fn open(
+    dir: &std::path::Path,
+    backend: Backend,
+    #[cfg_attr(not(feature = "ann"), allow(unused_variables))] params: AnnParams,
+) -> Result<Box<dyn VectorIndex>, IndexError> {
     match backend {
         Backend::Exact => Ok(Box::new(ExactIndex::open(dir)?)),
         #[cfg(feature = "ann")]
-        Backend::Ann => Ok(Box::new(AnnIndex::open(dir, AnnParams::default())?)),
+        Backend::Ann => Ok(Box::new(AnnIndex::open(dir, params)?)),
         #[cfg(not(feature = "ann"))]
         Backend::Ann => Err(IndexError::Corrupt {
             path: dir.to_path_buf(),

@@ -4,6 +4,7 @@
 //! all-MiniLM-L6-v2 (int8, mean pooling); the live network uses Alibaba-NLP/gte-large-en-v1.5
 //! (CLS pooling) and jondurbin/unstuffer-v0.2, which a user can export and point to.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use ort::session::Session;
@@ -96,8 +97,47 @@ impl TextOnnx {
         })
     }
 
-    /// Runs `texts`; returns the output's shape and values, and the attention mask `[batch, seq]`.
-    fn run(&mut self, texts: &[String]) -> Result<(Vec<usize>, Vec<f32>, Vec<i64>), ModelError> {
+    /// Runs `texts` in batches of similar length, each distinct text once, so that a short text
+    /// (a query) is not padded to the longest description; `row(batch, b)` turns row `b` of a
+    /// batch's output into that text's result. Results come back in the order of `texts`.
+    fn run_grouped<T: Clone>(
+        &mut self,
+        texts: &[String],
+        mut row: impl FnMut(&Batch, usize) -> Result<T, ModelError>,
+    ) -> Result<Vec<T>, ModelError> {
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut slot_of: HashMap<&str, usize> = HashMap::new();
+        let slots: Vec<usize> = texts
+            .iter()
+            .map(|t| {
+                *slot_of.entry(t.as_str()).or_insert_with(|| {
+                    distinct.push(t);
+                    distinct.len() - 1
+                })
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..distinct.len()).collect();
+        order.sort_by_key(|&i| distinct[i].len());
+        let mut results: Vec<Option<T>> = vec![None; distinct.len()];
+        for group in length_groups(&order, |i| distinct[i].len()) {
+            let batch = self.run(
+                &group
+                    .iter()
+                    .map(|&i| distinct[i].to_string())
+                    .collect::<Vec<_>>(),
+            )?;
+            for (b, &i) in group.iter().enumerate() {
+                results[i] = Some(row(&batch, b)?);
+            }
+        }
+        Ok(slots
+            .iter()
+            .map(|&i| results[i].clone().expect("every distinct text ran"))
+            .collect())
+    }
+
+    /// Runs `texts` as one padded batch.
+    fn run(&mut self, texts: &[String]) -> Result<Batch, ModelError> {
         let enc = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
@@ -137,12 +177,38 @@ impl TextOnnx {
         let (oshape, values) = outputs[self.manifest.output.as_str()]
             .try_extract_tensor::<f32>()
             .map_err(ModelError::from_ort)?;
-        Ok((
-            oshape.iter().map(|&d| d as usize).collect(),
-            values.to_vec(),
+        Ok(Batch {
+            shape: oshape.iter().map(|&d| d as usize).collect(),
+            values: values.to_vec(),
             mask,
-        ))
+        })
     }
+}
+
+/// One model run: the output's shape and values, and the attention mask `[batch, seq]`.
+struct Batch {
+    shape: Vec<usize>,
+    values: Vec<f32>,
+    mask: Vec<i64>,
+}
+
+/// Texts per model call, at most.
+const MAX_BATCH: usize = 32;
+
+/// Splits `order` (sorted by `len`, ascending) into batches whose longest text is at most about
+/// twice the shortest, so padding never more than doubles a batch's work.
+fn length_groups(order: &[usize], len: impl Fn(usize) -> usize) -> Vec<&[usize]> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for end in 1..=order.len() {
+        let full = end - start == MAX_BATCH;
+        let too_long = end < order.len() && len(order[end]) > 2 * len(order[start]) + 16;
+        if end == order.len() || full || too_long {
+            groups.push(&order[start..end]);
+            start = end;
+        }
+    }
+    groups
 }
 
 /// Sentence embeddings (text similarity T).
@@ -167,25 +233,20 @@ impl SentenceModel {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let (shape, hidden, mask) = self.inner.run(texts)?;
-        let (batch, seq, dim) = (shape[0], shape[1], shape[2]);
-        let tokens = if self.inner.manifest.pooling == "cls" {
-            1
-        } else {
-            seq
-        };
-        Ok((0..batch)
-            .map(|b| {
-                let mut pooled = vec![0f32; dim];
-                for t in (0..tokens).filter(|&t| mask[b * seq + t] != 0) {
-                    let row = &hidden[(b * seq + t) * dim..(b * seq + t + 1) * dim];
-                    pooled.iter_mut().zip(row).for_each(|(p, h)| *p += h);
-                }
-                // The mean's 1/count cancels in the L2 normalisation.
-                let n = pooled.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-                pooled.iter().map(|p| p / n).collect()
-            })
-            .collect())
+        let cls = self.inner.manifest.pooling == "cls";
+        self.inner.run_grouped(texts, |batch, b| {
+            let (seq, dim) = (batch.shape[1], batch.shape[2]);
+            let tokens = if cls { 1 } else { seq };
+            let mask = &batch.mask[b * seq..(b + 1) * seq];
+            let mut pooled = vec![0f32; dim];
+            for t in (0..tokens).filter(|&t| mask[t] != 0) {
+                let row = &batch.values[(b * seq + t) * dim..(b * seq + t + 1) * dim];
+                pooled.iter_mut().zip(row).for_each(|(p, h)| *p += h);
+            }
+            // The mean's 1/count cancels in the L2 normalisation.
+            let n = pooled.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            Ok(pooled.iter().map(|p| p / n).collect())
+        })
     }
 }
 
@@ -225,35 +286,56 @@ impl TextClassifier {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let (shape, logits, _) = self.inner.run(texts)?;
-        let labels = &self.inner.manifest.labels;
-        if shape.len() != 2 || shape[1] != labels.len() {
-            return Err(ModelError::Runtime(format!(
-                "classifier output has shape {shape:?}, expected [batch, {}]",
-                labels.len()
-            )));
-        }
-        Ok(logits
-            .chunks(labels.len())
-            .map(|row| {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let exps: Vec<f64> = row.iter().map(|&l| f64::from(l - max).exp()).collect();
-                let sum: f64 = exps.iter().sum();
-                let (best, p) = exps
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .expect("labels");
-                Classification {
-                    label: labels[best].clone(),
-                    confidence: p / sum,
-                }
+        let labels = self.inner.manifest.labels.clone();
+        self.inner.run_grouped(texts, |batch, b| {
+            if batch.shape.len() != 2 || batch.shape[1] != labels.len() {
+                return Err(ModelError::Runtime(format!(
+                    "classifier output has shape {:?}, expected [batch, {}]",
+                    batch.shape,
+                    labels.len()
+                )));
+            }
+            let row = &batch.values[b * labels.len()..(b + 1) * labels.len()];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let exps: Vec<f64> = row.iter().map(|&l| f64::from(l - max).exp()).collect();
+            let sum: f64 = exps.iter().sum();
+            let (best, p) = exps
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .expect("labels");
+            Ok(Classification {
+                label: labels[best].clone(),
+                confidence: p / sum,
             })
-            .collect())
+        })
     }
 
     /// Whether a verdict says "stuffed".
     pub fn is_stuffed(&self, c: &Classification) -> bool {
         c.label != self.inner.manifest.clean_label
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_groups_bound_padding_and_batch_size() {
+        let lens = [1usize, 2, 10, 17, 18, 40, 100, 100, 100];
+        let order: Vec<usize> = (0..lens.len()).collect();
+        let groups = length_groups(&order, |i| lens[i]);
+        assert_eq!(groups.concat(), order, "every text once, in order");
+        for g in &groups {
+            assert!(lens[*g.last().unwrap()] <= 2 * lens[g[0]] + 16, "{g:?}");
+        }
+        assert_eq!(groups.len(), 3, "{groups:?}");
+        let many: Vec<usize> = (0..70).collect();
+        let sizes: Vec<usize> = length_groups(&many, |_| 5)
+            .iter()
+            .map(|g| g.len())
+            .collect();
+        assert_eq!(sizes, vec![MAX_BATCH, MAX_BATCH, 70 - 2 * MAX_BATCH]);
     }
 }

@@ -6,6 +6,21 @@ use std::path::Path;
 
 use super::ScoreConfig;
 
+/// Who gave one answer and the score it got (`None`: nothing in it was judged).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinerAnswer {
+    pub uid: Option<usize>,
+    pub hotkey: Option<String>,
+    pub score: Option<f64>,
+}
+
+/// What one round did: how many answers moved an average, and which sampled UIDs had none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundUpdate {
+    pub responders: usize,
+    pub non_responders: Vec<usize>,
+}
+
 /// Scores per UID and the hotkey each UID had when scored.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MinerScores {
@@ -42,6 +57,39 @@ impl MinerScores {
         }
     }
 
+    /// One validator round (spec §4.3): each answer with a UID and a score moves that UID's
+    /// average (a changed hotkey resets it first); each sampled UID with no answer at all moves
+    /// toward the no-response minimum. An answer without a score (nothing judged) changes
+    /// nothing, as in the original.
+    pub fn record_round(
+        &mut self,
+        answers: &[MinerAnswer],
+        sampled: &[usize],
+        cfg: &ScoreConfig,
+    ) -> RoundUpdate {
+        let mut rewards = Vec::new();
+        for a in answers {
+            if let (Some(uid), Some(score)) = (a.uid, a.score) {
+                self.observe(uid, a.hotkey.as_deref().unwrap_or_default());
+                rewards.push((uid, score));
+            }
+        }
+        let answered: std::collections::HashSet<usize> =
+            answers.iter().filter_map(|a| a.uid).collect();
+        let mut non_responders: Vec<usize> = sampled
+            .iter()
+            .copied()
+            .filter(|uid| !answered.contains(uid))
+            .collect();
+        non_responders.sort_unstable();
+        non_responders.dedup();
+        self.update(&rewards, &non_responders, cfg);
+        RoundUpdate {
+            responders: rewards.len(),
+            non_responders,
+        }
+    }
+
     /// `score ← α · reward + (1 − α) · score` for responders (NaN rewards count as 0) and
     /// toward the no-response minimum for sampled UIDs that did not answer.
     pub fn update(
@@ -59,6 +107,9 @@ impl MinerScores {
             .map_or(0, |m| m + 1);
         if self.scores.len() < need {
             self.scores.resize(need, 0.0);
+        }
+        if self.hotkeys.len() < need {
+            self.hotkeys.resize(need, String::new());
         }
         for &(uid, reward) in rewards {
             let r = if reward.is_nan() { 0.0 } else { reward };
@@ -110,6 +161,34 @@ mod tests {
             (s.scores[0] - (0.3 * -5.0 + 0.7 * 0.3)).abs() < 1e-12,
             "negative rewards allowed"
         );
+    }
+
+    #[test]
+    fn a_round_moves_responders_and_sampled_non_responders_only() {
+        let c = ScoreConfig::default();
+        let mut s = MinerScores::default();
+        s.sync(&["a".into(), "b".into(), "c".into(), "d".into()]);
+        s.scores = vec![1.0, 1.0, 1.0, 1.0];
+        let answer = |uid, score| MinerAnswer {
+            uid: Some(uid),
+            hotkey: Some(["a", "b", "c", "d", "e", "f"][uid].into()),
+            score,
+        };
+        // uid 0 answers, uid 1 answers with nothing judged, uid 2 was sampled and silent
+        // (listed twice), uid 3 was not sampled, uid 5 is new and silent.
+        let answers = [answer(0, Some(0.5)), answer(1, None)];
+        let round = s.record_round(&answers, &[0, 1, 2, 2, 5], &c);
+        assert_eq!(round.responders, 1);
+        assert_eq!(round.non_responders, vec![2, 5]);
+        assert!((s.scores[0] - (0.3 * 0.5 + 0.7)).abs() < 1e-12);
+        assert_eq!(
+            s.scores[1], 1.0,
+            "an answer without a score changes nothing"
+        );
+        assert!((s.scores[2] - (0.3 * 0.005 + 0.7)).abs() < 1e-12);
+        assert_eq!(s.scores[3], 1.0, "not sampled: untouched");
+        assert!((s.scores[5] - 0.3 * 0.005).abs() < 1e-12);
+        assert_eq!(s.hotkeys.len(), s.scores.len());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::ema::MinerAnswer;
 use super::relevance::{
     aggregate, description_relevance, length_scaler, query_relevance, text_similarity, ChunkVerdict,
 };
@@ -72,25 +73,36 @@ impl<'a> Scorer<'a> {
         Ok(q)
     }
 
-    /// Per-chunk `(cos(v, t) + cos(a, t)) / 2` of the description's 60-token chunks.
-    fn chunk_verdict(&mut self, row: &ScoreInput) -> Result<ChunkVerdict, ModelError> {
+    /// Per-chunk `(cos(v, t) + cos(a, t)) / 2` of each description's 60-token chunks, with the
+    /// chunks of all the answer's videos embedded in one model call.
+    fn chunk_verdicts(&mut self, rows: &[&ScoreInput]) -> Result<Vec<ChunkVerdict>, ModelError> {
         let splitter = Splitter {
             max_tokens: self.cfg.extraneous_chunk_tokens,
             context: 10_000,
         };
-        let chunks = splitter.split(&self.imagebind.bpe, &row.description);
-        if chunks.len() <= 1 {
-            return Ok(ChunkVerdict::new(&[], &self.cfg));
-        }
-        let embs = embed_texts(self.imagebind, &chunks, self.truncation)?;
-        let scores: Vec<f64> = embs
+        // A single chunk needs no embedding: it counts as (0, 0, 0) (ChunkVerdict::new).
+        let chunks: Vec<Vec<String>> = rows
             .iter()
-            .map(|t| {
-                (cos(&row.video_emb, t).unwrap_or(0.0) + cos(&row.audio_emb, t).unwrap_or(0.0))
-                    / 2.0
-            })
+            .map(|r| splitter.split(&self.imagebind.bpe, &r.description))
+            .map(|c| if c.len() > 1 { c } else { Vec::new() })
             .collect();
-        Ok(ChunkVerdict::new(&scores, &self.cfg))
+        let mut embs = embed_texts(self.imagebind, &chunks.concat(), self.truncation)?.into_iter();
+        Ok(rows
+            .iter()
+            .zip(&chunks)
+            .map(|(row, texts)| {
+                let scores: Vec<f64> = embs
+                    .by_ref()
+                    .take(texts.len())
+                    .map(|t| {
+                        (cos(&row.video_emb, &t).unwrap_or(0.0)
+                            + cos(&row.audio_emb, &t).unwrap_or(0.0))
+                            / 2.0
+                    })
+                    .collect();
+                ChunkVerdict::new(&scores, &self.cfg)
+            })
+            .collect())
     }
 
     /// Scores one answer (its rows in order).
@@ -159,10 +171,11 @@ impl<'a> Scorer<'a> {
                 }
             }
         }
+        let candidate_rows: Vec<&ScoreInput> = candidates.iter().map(|&i| &rows[i]).collect();
+        let verdicts = self.chunk_verdicts(&candidate_rows)?;
         let mut kept = Vec::new();
-        for (n, &i) in candidates.iter().enumerate() {
+        for ((n, &i), verdict) in candidates.iter().enumerate().zip(verdicts) {
             let r = &rows[i];
-            let verdict = self.chunk_verdict(r)?;
             let c = &mut out[i];
             let u = unique_token_count(&self.imagebind.bpe, &r.description);
             c.video_desc_cos = cos(&r.video_emb, &r.description_emb);
@@ -270,12 +283,12 @@ fn finish(mut out: Vec<ScoreColumns>, a: AnswerScore) -> Vec<ScoreColumns> {
 }
 
 /// Scores every answer of `input` into `output`; returns the summary and each answer's
-/// (miner uid, hotkey, score) for the moving average.
+/// miner and score for the moving average.
 pub fn score_table(
     input: &str,
     output: &str,
     scorer: &mut Scorer,
-) -> Result<(Summary, Vec<(Option<i64>, Option<String>, Option<f64>)>), ScoreError> {
+) -> Result<(Summary, Vec<MinerAnswer>), ScoreError> {
     let mut reader = TableReader::<ScoreInput>::open(input)?;
     let mut writer = ExtendingWriter::<ScoreColumns>::create(output, reader.schema())?;
     let mut summary = Summary::new("score");
@@ -288,11 +301,11 @@ pub fn score_table(
             added
                 .iter()
                 .for_each(|c| summary.add(c.status, c.error_class, None));
-            answers.push((
-                rows[0].miner_uid,
-                rows[0].miner_hotkey.clone(),
-                added[0].answer_score,
-            ));
+            answers.push(MinerAnswer {
+                uid: rows[0].miner_uid.and_then(|u| usize::try_from(u).ok()),
+                hotkey: rows[0].miner_hotkey.clone(),
+                score: added[0].answer_score,
+            });
             writer.write(&raw, &added)?;
             Ok(())
         },
