@@ -262,14 +262,16 @@ impl MockHub {
         for f in fail {
             cmd.args(["--fail", f]);
         }
-        let child = cmd.spawn().unwrap();
+        // Dropped (killed and reaped) if it never says its port.
+        let mut hub = MockHub {
+            child: cmd.spawn().unwrap(),
+            port: 0,
+            storage,
+        };
         for _ in 0..200 {
             if let Ok(p) = std::fs::read_to_string(&port_file) {
-                return MockHub {
-                    child,
-                    port: p.trim().parse().unwrap(),
-                    storage,
-                };
+                hub.port = p.trim().parse().unwrap();
+                return hub;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

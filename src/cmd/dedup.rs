@@ -67,12 +67,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     if args.ann_ef == 0 || args.ann_rerank == 0 {
         bail!("--ann-ef and --ann-rerank must be at least 1");
     }
+    let params = AnnParams {
+        expansion_search: args.ann_ef,
+        rerank: args.ann_rerank,
+        ..AnnParams::default()
+    };
     let open = |dir: &std::path::Path| {
-        let params = AnnParams {
-            expansion_search: args.ann_ef,
-            rerank: args.ann_rerank,
-            ..AnnParams::default()
-        };
         index::open(dir, args.backend, params)
             .with_context(|| format!("opening the index {}", dir.display()))
     };

@@ -129,7 +129,7 @@ pub fn uuid4() -> String {
 pub fn new_ulid() -> u128 {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u128);
+        .map_or(0, |d| d.as_millis());
     (ms & ((1 << 48) - 1)) << 80 | (fastrand::u128(..) & ((1 << 80) - 1))
 }
 

@@ -96,6 +96,31 @@ impl AnnIndex {
             })
     }
 
+    /// The graph's candidates for one query, re-ranked exactly.
+    fn nearest_one(&self, q: &[f32]) -> Result<Option<Neighbour>, IndexError> {
+        if self.exact.is_empty() {
+            return Ok(None);
+        }
+        let q = unit(q);
+        let found = self
+            .graph
+            .search(&q, self.params.rerank)
+            .map_err(|e| ann_error(&self.path, e))?;
+        // Exact re-rank of the candidates from the stored vectors.
+        let best = found
+            .keys
+            .iter()
+            .map(|&k| {
+                // The exact scan's own dot product: re-ranked cosines equal exact ones.
+                (dot(&q, &self.exact.vector(k as usize)), k as usize)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        Ok(best.map(|(cosine, i)| Neighbour {
+            id: self.exact.ids()[i].clone(),
+            cosine,
+        }))
+    }
+
     fn save(&self) -> Result<(), IndexError> {
         let tmp = crate::fsutil::temp_path(&self.path);
         self.graph
@@ -135,32 +160,5 @@ impl VectorIndex for AnnIndex {
             self.save()?;
         }
         Ok(added)
-    }
-}
-
-impl AnnIndex {
-    /// The graph's candidates for one query, re-ranked exactly.
-    fn nearest_one(&self, q: &[f32]) -> Result<Option<Neighbour>, IndexError> {
-        if self.exact.is_empty() {
-            return Ok(None);
-        }
-        let q = unit(q);
-        let found = self
-            .graph
-            .search(&q, self.params.rerank)
-            .map_err(|e| ann_error(&self.path, e))?;
-        // Exact re-rank of the candidates from the stored vectors.
-        let best = found
-            .keys
-            .iter()
-            .map(|&k| {
-                // The exact scan's own dot product: re-ranked cosines equal exact ones.
-                (dot(&q, &self.exact.vector(k as usize)), k as usize)
-            })
-            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
-        Ok(best.map(|(cosine, i)| Neighbour {
-            id: self.exact.ids()[i].clone(),
-            cosine,
-        }))
     }
 }

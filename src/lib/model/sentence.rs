@@ -120,12 +120,7 @@ impl TextOnnx {
         order.sort_by_key(|&i| distinct[i].len());
         let mut results: Vec<Option<T>> = vec![None; distinct.len()];
         for group in length_groups(&order, |i| distinct[i].len()) {
-            let batch = self.run(
-                &group
-                    .iter()
-                    .map(|&i| distinct[i].to_string())
-                    .collect::<Vec<_>>(),
-            )?;
+            let batch = self.run(group.iter().map(|&i| distinct[i].to_string()).collect())?;
             for (b, &i) in group.iter().enumerate() {
                 results[i] = Some(row(&batch, b)?);
             }
@@ -137,10 +132,10 @@ impl TextOnnx {
     }
 
     /// Runs `texts` as one padded batch.
-    fn run(&mut self, texts: &[String]) -> Result<Batch, ModelError> {
+    fn run(&mut self, texts: Vec<String>) -> Result<Batch, ModelError> {
         let enc = self
             .tokenizer
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(texts, true)
             .map_err(|e| ModelError::Runtime(e.to_string()))?;
         let (batch, seq) = (enc.len(), enc[0].get_ids().len());
         let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<i64> {
