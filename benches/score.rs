@@ -14,7 +14,8 @@ use omega::embed::embed_texts;
 use omega::imagebind::bpe::Truncation;
 use omega::model::{Device, ImageBind};
 use omega::table::read_all;
-use omega::table::responses::{ResponseRow, ScoreColumns};
+use omega::table::responses::ResponseRow;
+use omega::table::scored::ScoreColumns;
 use omega::table::TableWriter;
 
 const VIDEOS: usize = 8;
@@ -163,7 +164,7 @@ fn answers(
             let query = phrase(3);
             ResponseRow {
                 response_id: format!("{prefix}-{}", i / VIDEOS),
-                miner_uid: Some((i / VIDEOS % 256) as i64),
+                miner_uid: Some((i / VIDEOS % 256) as u16),
                 miner_hotkey: Some(format!("hotkey-{}", i / VIDEOS % 256)),
                 query,
                 video_id: format!("{:011}", i),

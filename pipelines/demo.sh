@@ -8,7 +8,13 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # shellcheck disable=SC1091
 source .cache/env
-cargo build --release --locked --quiet
+# A first build compiles ~300 crates (FFmpeg bindings, Arrow, Parquet, ONNX Runtime's API):
+# about 10 minutes on 2 cores, seconds afterwards. Cargo shows its progress (a bar on a
+# terminal, one line per crate in a log); a rebuild with nothing to do only says "Finished".
+if [ ! -x target/release/omega ]; then
+  echo "== building omega in release mode: the first build takes about 10 minutes on 2 cores" >&2
+fi
+cargo build --release --locked
 omega=target/release/omega
 OUT=${OUT:-out/demo}
 mkdir -p "$OUT"
@@ -18,7 +24,7 @@ $omega search --source dir "$OMEGA_MEDIA_DIR" --query "demo: real media from the
   -o "$OUT/candidates.parquet"
 echo
 echo "== omega clip: at most 120 s per video, stream copy, into $OUT/media"
-$omega clip "$OUT/candidates.parquet" -o "$OUT/clips.parquet" --media-dir "$OUT/media"
+$omega clip -i "$OUT/candidates.parquet" -o "$OUT/clips.parquet" --media-dir "$OUT/media"
 echo
 echo
 echo "== omega embed: ImageBind video/audio/description embeddings (model: ${MODEL:-models/imagebind-tiny})"

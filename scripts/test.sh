@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # shellcheck disable=SC1091
 source .cache/env
+# Formatting first (seconds), then lints (clippy shares the build of the dependencies).
+if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+  rustup component add clippy rustfmt
+fi
+cargo fmt --check
+cargo clippy --locked --all-targets --features ann -- -D warnings
 # Benchmarks must keep compiling; the tests are the library's, the binary's and tests/.
 cargo build --locked --benches --features ann
 cargo test --locked --lib --bins --tests --features ann "$@"

@@ -13,6 +13,9 @@ fn main() -> ExitCode {
     cmd::init_logging(&cli.global);
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`omega show t.parquet | head -1`): not an error,
+        // as in ripgrep and xsv.
+        Err(e) if cmd::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("omega: error: {e:#}");
             ExitCode::FAILURE

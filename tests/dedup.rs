@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::*;
 use omega::index::{ExactIndex, VectorIndex};
 use omega::outcome::{ErrorClass, Status};
+use omega::table::deduped::{DedupColumns, IndexInput};
 use omega::table::read_all;
-use omega::table::responses::{DedupColumns, IndexInput};
 use omega::table::TableWriter;
 
 /// A validated answer of real clips: Big Buck Bunny in H.264 and VP9 (the same footage),
@@ -249,7 +249,7 @@ fn dataset_scope_keeps_the_first_of_each_near_duplicate_group_across_shards() {
             .arg(work.join("s2.parquet"))
             .arg("-q"),
     );
-    let kept: Vec<omega::table::responses::DatasetDedupColumns> =
+    let kept: Vec<omega::table::dataset_deduped::DatasetDedupColumns> =
         read_all(out.to_str().unwrap()).unwrap();
     let ids: Vec<IndexInput> = read_all(out.to_str().unwrap()).unwrap();
     assert_eq!(

@@ -8,11 +8,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use omega::embed::cosine;
 use omega::outcome::{ErrorClass, Status};
 use omega::table::candidates::CandidateRow;
 use omega::table::embeddings::{EmbedColumns, TextEmbeddingRow};
 use omega::table::{read_all, TableWriter};
+use omega::vector::cosine;
 
 fn model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/imagebind-tiny")

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{omega, python, run_ok, scratch, support};
-use omega::hub::rows::HubInput;
 use omega::outcome::Status;
+use omega::table::hub::HubInput;
 use omega::table::{Table, TableWriter};
 
 /// A `scored`-like table of `n` rows; every 7th row is not accepted. Returns the ids of the

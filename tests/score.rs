@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use common::*;
 use omega::score::ema::MinerScores;
 use omega::table::read_all;
-use omega::table::responses::{ResponseRow, ScoreColumns};
+use omega::table::responses::ResponseRow;
+use omega::table::scored::ScoreColumns;
 use omega::table::TableWriter;
 
 fn model() -> PathBuf {

@@ -1,8 +1,8 @@
 //! The default text-similarity model (all-MiniLM-L6-v2 from PyPI packages) gives the cosines
 //! documented for it, i.e. real sentence semantics.
 
-use omega::embed::cosine;
 use omega::model::SentenceModel;
+use omega::vector::cosine;
 
 #[test]
 fn minilm_gives_the_documented_similarities() {

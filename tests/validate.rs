@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use common::*;
 use omega::outcome::{ErrorClass, Status};
 use omega::table::read_all;
-use omega::table::responses::{ResponseRow, ValidatedColumns};
+use omega::table::responses::ResponseRow;
+use omega::table::validated::ValidatedColumns;
 use omega::table::TableWriter;
 
 fn model() -> PathBuf {

@@ -5,13 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use omega::ingest::clip::{clip_rows, ClipOptions, DEFAULT_FORMAT, MAX_CLIP_S, MIN_CLIP_S};
-use omega::report::Summary;
-use omega::table::candidates::CandidateRow;
-use omega::table::clips::ClipRow;
-use omega::table::{TableReader, TableWriter};
+use omega::ingest::clip::{clip_table, ClipOptions, DEFAULT_FORMAT, MAX_CLIP_S, MIN_CLIP_S};
 
-use super::{report, runtime, Global, YtDlpArgs};
+use super::args::{duration, seconds, YtDlpArgs};
+use super::{report, runtime, Global};
 
 /// Cut a clip of every `ok` candidate and write the `clips` table.
 ///
@@ -23,13 +20,17 @@ use super::{report, runtime, Global, YtDlpArgs};
 /// finished clips. Rows that were not `ok` pass through unchanged.
 ///
 /// Examples:
-///   omega clip candidates.parquet -o clips.parquet --media-dir media/
+///   omega clip -i candidates.parquet -o clips.parquet --media-dir media/
 ///   omega search --source dir ~/videos | omega clip - -o clips.parquet --jobs 4
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// The candidates table (`-` = stdin).
+    #[arg(short, long, default_value = "-")]
     input: String,
+    /// The candidates table, as a positional argument (same as -i).
+    #[arg(value_name = "INPUT", conflicts_with = "input")]
+    input_positional: Option<String>,
     /// Output table (`-` = Arrow IPC stream on stdout).
     #[arg(short, long, default_value = "-")]
     output: String,
@@ -37,20 +38,20 @@ pub struct Args {
     #[arg(long, default_value = "media")]
     media_dir: PathBuf,
     /// Start of the clip in the source, seconds (the original always uses 0).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value = "0", value_parser = seconds)]
     start: f64,
     /// Longest clip, seconds.
-    #[arg(long, default_value_t = MAX_CLIP_S)]
+    #[arg(long, default_value_t = MAX_CLIP_S, value_parser = seconds)]
     max_seconds: f64,
     /// Shorter sources or clips are kept as `skipped` / `too_short` (the original's checks reject < 5 s).
-    #[arg(long, default_value_t = MIN_CLIP_S)]
+    #[arg(long, default_value_t = MIN_CLIP_S, value_parser = seconds)]
     min_seconds: f64,
     /// yt-dlp format selector.
     #[arg(long, default_value = DEFAULT_FORMAT)]
     format: String,
     /// Time limit of one download attempt, seconds.
-    #[arg(long, default_value_t = 120.0)]
-    timeout: f64,
+    #[arg(long, default_value = "120", value_parser = duration)]
+    timeout: Duration,
     /// Extra attempts after HTTP 429 (rate limited).
     #[arg(long, default_value_t = 3)]
     retries: u32,
@@ -70,53 +71,29 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let reader = TableReader::<CandidateRow>::open(&args.input)?;
-    let mut writer = TableWriter::<ClipRow>::create(&args.output)?;
-    let bar = omega::progress::bar(0, "clip", global.quiet);
-    let mut summary = Summary::new("clip");
-    let mut reused = 0usize;
-    let rt = runtime()?;
-    for batch in reader {
-        let batch = batch?;
-        bar.inc_length(batch.len() as u64);
-        let rows = rt.block_on(clip_rows(batch, opts.clone(), jobs, |row| {
+    let input = args.input_positional.as_deref().unwrap_or(&args.input);
+    let bar = omega::progress::bar(0, "clip", global.quiet); // MERGE: table_bar
+    let mut summary = runtime()?
+        .block_on(clip_table(input, &args.output, opts, jobs, |row| {
             bar.inc(1);
             bar.set_message(row.video_id.clone());
-        }));
-        for row in rows {
-            summary.add(
-                row.status,
-                row.error_class,
-                row.bytes.filter(|_| row.path.is_some()),
-            );
-            reused += usize::from(row.reused);
-            writer.push(row)?;
-        }
-    }
+        }))
+        .with_context(|| format!("clipping {input} into {}", args.output))?;
     bar.finish_and_clear();
-    writer
-        .finish()
-        .with_context(|| format!("writing {}", args.output))?;
-    summary.set("reused", reused);
-    summary.set("jobs", jobs);
     summary.finish(started.elapsed());
     report(&summary, global, args.output == "-")
 }
 
 fn options(args: &Args) -> anyhow::Result<ClipOptions> {
-    if !(args.max_seconds > 0.0 && args.min_seconds >= 0.0 && args.min_seconds <= args.max_seconds)
-    {
-        bail!("need 0 <= --min-seconds <= --max-seconds and --max-seconds > 0");
-    }
-    if !(args.start >= 0.0) {
-        bail!("--start must be >= 0");
+    if !(args.max_seconds > 0.0 && args.min_seconds <= args.max_seconds) {
+        bail!("need --min-seconds <= --max-seconds and --max-seconds > 0");
     }
     let mut opts = ClipOptions::new(args.media_dir.clone(), args.ytdlp.ytdlp());
     opts.start_s = args.start;
     opts.max_s = args.max_seconds;
     opts.min_s = args.min_seconds;
     opts.format = args.format.clone();
-    opts.timeout = Duration::from_secs_f64(args.timeout);
+    opts.timeout = args.timeout;
     opts.retries = args.retries;
     opts.backoff = Duration::from_millis(args.backoff_ms);
     Ok(opts)

@@ -7,9 +7,9 @@ use anyhow::{bail, Context};
 use omega::dedup::{build_index, dedup_dataset, dedup_table};
 use omega::index::{self, AnnParams, Backend};
 use omega::report::Summary;
-use omega::score::ScoreConfig;
 
-use super::{report, Global, TableIo};
+use super::args::{ConfigArg, TableIo};
+use super::{report, Global};
 
 /// Drop duplicates within each answer and measure novelty against the videos already accepted.
 ///
@@ -52,9 +52,12 @@ pub struct Args {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["index", "insert"])]
     build_index: Option<PathBuf>,
     /// `answer` (each answer of a `validated` table) or `dataset` (near-duplicates across the
-    /// shards given as TABLES, streaming; the first of each group is kept).
-    #[arg(long, default_value = "answer")]
-    scope: String,
+    /// shards given as TABLES, streaming; the first of each group is kept; a global step, run
+    /// once over all shards).
+    #[arg(long, value_enum, default_value = "answer")]
+    scope: Scope,
+    #[command(flatten)]
+    config: ConfigArg,
     /// With --scope dataset: leave the rows that are not kept out of the output (counted).
     #[arg(long)]
     drop_duplicates: bool,
@@ -88,8 +91,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         summary.finish(started.elapsed());
         return report(&summary, global, false);
     }
-    let cfg = ScoreConfig::default();
-    if args.scope == "dataset" {
+    let cfg = args.config.load()?;
+    if args.scope == Scope::Dataset {
         if args.tables.is_empty() {
             bail!("--scope dataset needs shards: omega dedup --scope dataset -o OUT SHARD...");
         }
@@ -110,9 +113,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         summary.finish(started.elapsed());
         return report(&summary, global, args.io.output == "-");
     }
-    if args.scope != "answer" {
-        bail!("--scope {}: expected answer or dataset", args.scope);
-    }
     let mut index = args.index.as_deref().map(open).transpose()?;
     let mut summary = dedup_table(
         &args.io.input,
@@ -126,4 +126,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     }
     summary.finish(started.elapsed());
     report(&summary, global, args.io.output == "-")
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scope {
+    Answer,
+    Dataset,
 }

@@ -7,7 +7,8 @@ use anyhow::{bail, Context};
 use omega::embed::{embed_table, embed_text_table, EmbedOptions};
 use omega::imagebind::bpe::Truncation;
 
-use super::{report, Global, ImageBindArgs};
+use super::args::ImageBindArgs;
+use super::{report, Global};
 
 /// Compute ImageBind embeddings (video, audio, description; 1024-d each) of every row.
 ///

@@ -1,6 +1,7 @@
 //! Subcommands. Each file holds one subcommand: its usage text, its arguments and a call into
 //! the library; nothing else.
 
+mod args;
 mod clip;
 mod dedup;
 mod embed;
@@ -12,7 +13,6 @@ mod show;
 mod validate;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use omega::report::Summary;
@@ -104,6 +104,27 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Whether `e` comes from writing to a closed pipe (EPIPE), anywhere in its chain.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| match cause.downcast_ref::<omega::table::TableError>() {
+                Some(omega::table::TableError::Io { source, .. }) => Some(source),
+                _ => None,
+            });
+        io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes `text` to stdout, returning EPIPE as an error instead of panicking as `print!` does.
+fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
 /// Prints the run's summary: a line for people on stderr, JSON with `--json`.
 fn report(summary: &Summary, global: &Global, table_on_stdout: bool) -> anyhow::Result<()> {
     if global.json {
@@ -111,67 +132,11 @@ fn report(summary: &Summary, global: &Global, table_on_stdout: bool) -> anyhow::
         if table_on_stdout {
             eprintln!("{json}");
         } else {
-            println!("{json}");
+            print_stdout(&format!("{json}\n"))?;
         }
     }
     if !global.quiet {
         eprintln!("{}", summary.human());
     }
     Ok(())
-}
-
-/// The input and output of a stage that extends a table.
-#[derive(clap::Args, Clone)]
-struct TableIo {
-    /// The input table (`-` = stdin).
-    #[arg(short, long, default_value = "-")]
-    input: String,
-    /// Output table (`-` = Arrow IPC stream on stdout).
-    #[arg(short, long, default_value = "-")]
-    output: String,
-}
-
-/// The ImageBind model a stage loads, and where it runs.
-#[derive(clap::Args, Clone)]
-struct ImageBindArgs {
-    /// ImageBind model directory (manifest.json + ONNX encoders + BPE vocabulary).
-    #[arg(long, env = "OMEGA_MODEL", value_name = "DIR")]
-    model: PathBuf,
-    /// cpu, cuda or cuda:N (needs an ONNX Runtime with the CUDA provider).
-    #[arg(long, default_value = "cpu")]
-    device: omega::model::Device,
-}
-
-impl ImageBindArgs {
-    /// Loads the model with `threads` threads (all cores when `None`).
-    fn load(&self, threads: Option<usize>) -> anyhow::Result<omega::model::ImageBind> {
-        use anyhow::Context;
-        let threads =
-            threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        omega::model::ImageBind::load(&self.model, self.device, threads)
-            .with_context(|| format!("loading the model in {}", self.model.display()))
-    }
-}
-
-/// Arguments shared by the stages that run yt-dlp.
-#[derive(clap::Args, Clone)]
-struct YtDlpArgs {
-    /// The yt-dlp program (default: $OMEGA_YT_DLP, then `yt-dlp` on PATH, then `python3 -m yt_dlp`).
-    #[arg(long = "yt-dlp", value_name = "PATH")]
-    yt_dlp: Option<PathBuf>,
-    /// Proxy URL for yt-dlp (e.g. socks5://127.0.0.1:1080).
-    #[arg(long)]
-    proxy: Option<String>,
-    /// Netscape cookies file for yt-dlp (helps against YouTube's bot check).
-    #[arg(long, value_name = "FILE")]
-    cookies: Option<PathBuf>,
-}
-
-impl YtDlpArgs {
-    fn ytdlp(&self) -> omega::ingest::ytdlp::YtDlp {
-        let mut y = omega::ingest::ytdlp::YtDlp::locate(self.yt_dlp.as_deref());
-        y.proxy = self.proxy.clone();
-        y.cookies = self.cookies.clone();
-        y
-    }
 }

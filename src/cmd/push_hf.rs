@@ -1,7 +1,6 @@
 //! `omega push-hf`: publish accepted rows as a Hugging Face dataset, lossless and resumable.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -9,6 +8,7 @@ use omega::hub::card::Provenance;
 use omega::hub::remote::{HubRepo, LocalDir, RetryPolicy, Target};
 use omega::hub::spool::{Spool, SpoolConfig};
 use omega::hub::{push, Layout, PushOptions, PushReport};
+use omega::signals::{stop_flag, stop_on_signals, Stdin};
 
 use super::Global;
 
@@ -92,35 +92,6 @@ pub struct Args {
     model_version: String,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-static DEV_NULL: AtomicI32 = AtomicI32::new(-1);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-    // A read of stdin blocked waiting for the next batch would never see the flag: point
-    // stdin at /dev/null, so that read ends the stream and the spooled rows get committed.
-    let null = DEV_NULL.load(Ordering::SeqCst);
-    if null >= 0 {
-        // SAFETY: dup2 is async-signal-safe; both descriptors are ours.
-        unsafe { libc::dup2(null, 0) };
-    }
-}
-
-/// SIGINT/SIGTERM only set a flag (and end stdin): the push finishes its step and commits
-/// what is spooled.
-fn stop_on_signals() {
-    // SAFETY: opening /dev/null and installing a handler that only uses async-signal-safe calls.
-    unsafe {
-        DEV_NULL.store(
-            libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC),
-            Ordering::SeqCst,
-        );
-        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-}
-
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let started = Instant::now();
     let provenance = provenance(&args)?;
@@ -151,9 +122,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     };
     let spool = Spool::open(&spool_dir, &config)
         .with_context(|| format!("opening the spool {}", spool_dir.display()))?;
-    if args.flush_at.is_some() {
-        stop_on_signals();
-    }
+    let stop = match args.flush_at {
+        Some(_) => stop_on_signals(Stdin::EndOnSignal),
+        None => stop_flag(),
+    };
     let opts = PushOptions {
         layout: args.layout,
         shard_rows: args.shard_rows.max(1),
@@ -162,7 +134,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         files_per_commit: args.files_per_commit,
         provenance,
     };
-    let report = push(&spool, target.as_ref(), &args.input, &opts, &STOP).with_context(|| {
+    let report = push(&spool, target.as_ref(), &args.input, &opts, stop).with_context(|| {
         format!(
             "pushing to {} (the spool {} keeps every row; rerun to resume)",
             target.id(),
@@ -215,7 +187,7 @@ fn print_report(
         v["target"] = target.into();
         v["spool"] = spool.display().to_string().into();
         v["seconds"] = elapsed.as_secs_f64().into();
-        println!("{v}");
+        super::print_stdout(&format!("{v}\n"))?;
     }
     for line in r.rows_unpublishable.iter().chain(&r.quarantined) {
         eprintln!("warning: {line}");

@@ -7,20 +7,18 @@ use anyhow::bail;
 /// Example: omega schema clips
 #[derive(clap::Args)]
 pub struct Args {
-    /// The table: candidates or clips. Without it, lists the tables.
+    /// The table (e.g. candidates, clips, responses). Without it, lists the tables.
     table: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let tables = omega::table::all_markdown();
+    let names: Vec<_> = tables.iter().map(|(n, _)| *n).collect();
     match args.table {
-        None => tables.iter().for_each(|(name, _)| println!("{name}")),
+        None => super::print_stdout(&format!("{}\n", names.join("\n")))?,
         Some(want) => match tables.iter().find(|(name, _)| *name == want) {
-            Some((_, md)) => print!("{md}"),
-            None => {
-                let names: Vec<_> = tables.iter().map(|(n, _)| *n).collect();
-                bail!("no table `{want}` (tables: {})", names.join(", "))
-            }
+            Some((_, md)) => super::print_stdout(md)?,
+            None => bail!("no table `{want}` (tables: {})", names.join(", ")),
         },
     }
     Ok(())

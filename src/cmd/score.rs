@@ -6,9 +6,11 @@ use std::time::Instant;
 use anyhow::Context;
 use omega::model::{SentenceModel, TextClassifier};
 use omega::score::ema::MinerScores;
-use omega::score::{score_table, ScoreConfig, Scorer};
+use omega::score::{score_table, Scorer};
+use omega::uid::Uid;
 
-use super::{report, Global, ImageBindArgs, TableIo};
+use super::args::{uid, ConfigArg, ImageBindArgs, TableIo};
+use super::{report, Global};
 
 /// Score every answer as SN24 validators do (spec §4.2 steps 11–14), keeping each number.
 ///
@@ -39,9 +41,8 @@ pub struct Args {
     /// Text similarity model directory (text_model.json + ONNX + tokenizer.json).
     #[arg(long, env = "OMEGA_TEXT_MODEL", value_name = "DIR")]
     text_model: PathBuf,
-    /// Scoring constants as JSON (any subset of the fields; the rest keep the original's values).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Stuffing classifier directory (classifier.json + ONNX + tokenizer.json), e.g. an ONNX
     /// export of jondurbin/unstuffer-v0.2. Without it that check is skipped, with one notice.
     #[arg(long, env = "OMEGA_STUFFING_MODEL", value_name = "DIR")]
@@ -51,19 +52,13 @@ pub struct Args {
     state: Option<PathBuf>,
     /// The UIDs this round queried (comma-separated). Those with no answer in the input move
     /// toward the no-response minimum (0.005), as the original's non-responders do.
-    #[arg(long, value_name = "UIDS", value_delimiter = ',', requires = "state")]
-    sampled_uids: Vec<usize>,
+    #[arg(long, value_name = "UIDS", value_delimiter = ',', requires = "state", value_parser = uid)]
+    sampled_uids: Vec<Uid>,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let started = Instant::now();
-    let cfg: ScoreConfig = match &args.config {
-        Some(p) => serde_json::from_str(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )
-        .with_context(|| format!("{}: not a scoring config", p.display()))?,
-        None => ScoreConfig::default(),
-    };
+    let cfg = args.config.load()?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut imagebind = args.imagebind.load(None)?;
     let mut text = SentenceModel::load(&args.text_model, cores)

@@ -4,13 +4,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use omega::ingest::search::{self, SearchOptions};
+use omega::ingest::search::{search_table, SearchOptions, SearchSource};
 use omega::ingest::topics::{pick_topics, read_topics, Pick};
-use omega::report::Summary;
-use omega::table::candidates::CandidateRow;
-use omega::table::TableWriter;
 
-use super::{report, runtime, Global, YtDlpArgs};
+use super::args::{duration, YtDlpArgs};
+use super::{report, runtime, Global};
 
 /// Find candidate videos and write the `candidates` table.
 ///
@@ -49,8 +47,8 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     n: usize,
     /// Time limit of one yt-dlp run, in seconds.
-    #[arg(long, default_value_t = 60.0)]
-    timeout: f64,
+    #[arg(long, default_value = "60", value_parser = duration)]
+    timeout: Duration,
     /// yt-dlp runs at a time (urls, topics).
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
@@ -70,54 +68,43 @@ enum Source {
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut summary = Summary::new("search");
-    let rows = match args.source {
-        Source::Dir => {
-            let dir = args
-                .input
-                .as_ref()
-                .context("--source dir needs a folder: omega search --source dir PATH")?;
-            let (rows, others) = search::search_dir(dir, args.query.as_deref())
-                .with_context(|| format!("reading the folder {}", dir.display()))?;
-            summary.set("ignored_files", others);
-            rows
-        }
-        Source::Urls => {
-            let file = args
-                .input
-                .as_ref()
-                .context("--source urls needs a file of URLs: omega search --source urls FILE")?;
-            let urls = search::read_url_list(file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            runtime()?.block_on(search::search_urls(
-                &options(&args),
-                urls,
-                args.query.clone(),
-            ))
-        }
-        Source::Youtube => {
-            let queries = queries(&args)?;
-            let opts = options(&args);
-            runtime()?.block_on(async {
-                let mut rows = Vec::new();
-                for q in &queries {
-                    rows.extend(search::search_youtube(&opts, q, args.n).await);
-                }
-                rows
-            })
-        }
+    let source = source(&args)?;
+    let opts = SearchOptions {
+        ytdlp: args.ytdlp.ytdlp(),
+        timeout: args.timeout,
+        concurrency: args.concurrency,
     };
-    write(&args.output, rows, &mut summary)?;
+    let mut summary = runtime()?
+        .block_on(search_table(
+            &source,
+            args.query.as_deref(),
+            &opts,
+            &args.output,
+        ))
+        .context("searching for candidates")?;
     summary.finish(started.elapsed());
     report(&summary, global, args.output == "-")
 }
 
-fn options(args: &Args) -> SearchOptions {
-    SearchOptions {
-        ytdlp: args.ytdlp.ytdlp(),
-        timeout: Duration::from_secs_f64(args.timeout),
-        concurrency: args.concurrency,
-    }
+fn source(args: &Args) -> anyhow::Result<SearchSource> {
+    Ok(match args.source {
+        Source::Dir => SearchSource::Dir {
+            root: args
+                .input
+                .clone()
+                .context("--source dir needs a folder: omega search --source dir PATH")?,
+        },
+        Source::Urls => SearchSource::Urls {
+            file: args
+                .input
+                .clone()
+                .context("--source urls needs a file of URLs: omega search --source urls FILE")?,
+        },
+        Source::Youtube => SearchSource::Youtube {
+            queries: queries(args)?,
+            wanted: args.n,
+        },
+    })
 }
 
 fn queries(args: &Args) -> anyhow::Result<Vec<String>> {
@@ -139,14 +126,4 @@ fn queries(args: &Args) -> anyhow::Result<Vec<String>> {
         );
     }
     Ok(pick_topics(topics, args.pick, args.seed))
-}
-
-fn write(output: &str, rows: Vec<CandidateRow>, summary: &mut Summary) -> anyhow::Result<()> {
-    let mut writer = TableWriter::<CandidateRow>::create(output)?;
-    for row in rows {
-        summary.add(row.status, row.error_class, row.bytes);
-        writer.push(row)?;
-    }
-    writer.finish()?;
-    Ok(())
 }

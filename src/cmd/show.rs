@@ -39,9 +39,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let text = omega::table::render(&batches, &args.columns, args.width)
         .map_err(|e| anyhow::anyhow!(e))
         .with_context(|| path.clone())?;
-    print!("{text}");
+    super::print_stdout(&text)?;
     if total > rows {
-        println!("… {} more rows", total - rows);
+        super::print_stdout(&format!("… {} more rows\n", total - rows))?;
     }
     Ok(())
 }

@@ -3,13 +3,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use super::args::{duration, probability, ConfigArg, ImageBindArgs, TableIo, YtDlpArgs};
+use super::{report, Global};
+
 use omega::embed::EmbedOptions;
 use omega::ingest::clip::ClipOptions;
-use omega::score::ScoreConfig;
 use omega::validate::{validate_table, CheckMode, ValidateOptions};
-
-use super::{report, Global, ImageBindArgs, TableIo, YtDlpArgs};
 
 /// Check every answer as an SN24 validator does, keeping every number for audit.
 ///
@@ -32,12 +31,16 @@ pub struct Args {
     io: TableIo,
     #[command(flatten)]
     imagebind: ImageBindArgs,
-    /// `random` (the original: probability --check-probability), `all` or `none`.
-    #[arg(long, default_value = "random")]
-    check: String,
-    /// Probability of a full spot check per answer (random mode).
-    #[arg(long, default_value_t = 0.1)]
-    check_probability: f64,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Which answers get the full spot check: `random` (the original: with probability
+    /// --check-probability), `all` or `none`.
+    #[arg(long, value_enum, default_value = "random")]
+    check: Check,
+    /// Probability of a full spot check per answer (random mode); default: the config's
+    /// `check_probability` (0.1).
+    #[arg(long, value_parser = probability)]
+    check_probability: Option<f64>,
     /// Seed of the random choices (reproducible runs).
     #[arg(long)]
     seed: Option<u64>,
@@ -45,29 +48,26 @@ pub struct Args {
     #[arg(long, default_value = "media/validate")]
     media_dir: PathBuf,
     /// Time limit of one re-download, seconds (the original: 10).
-    #[arg(long, default_value_t = 10.0)]
-    timeout: f64,
+    #[arg(long, default_value = "10", value_parser = duration)]
+    timeout: Duration,
     #[command(flatten)]
     ytdlp: YtDlpArgs,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let started = Instant::now();
-    let check = match args.check.as_str() {
-        "random" if (0.0..=1.0).contains(&args.check_probability) => {
-            CheckMode::Random(args.check_probability)
-        }
-        "random" => bail!("--check-probability must be within 0..1"),
-        "all" => CheckMode::All,
-        "none" => CheckMode::None,
-        other => bail!("--check {other}: expected random, all or none"),
+    let cfg = args.config.load()?;
+    let check = match args.check {
+        Check::Random => CheckMode::Random(args.check_probability.unwrap_or(cfg.check_probability)),
+        Check::All => CheckMode::All,
+        Check::None => CheckMode::None,
     };
     let mut model = args.imagebind.load(None)?;
     let mut clip = ClipOptions::new(args.media_dir.clone(), args.ytdlp.ytdlp());
-    clip.timeout = Duration::from_secs_f64(args.timeout);
+    clip.timeout = args.timeout;
     clip.retries = 0;
     let opts = ValidateOptions {
-        cfg: ScoreConfig::default(),
+        cfg,
         check,
         clip,
         embed: EmbedOptions::default(),
@@ -76,4 +76,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let mut summary = validate_table(&args.io.input, &args.io.output, &mut model, &opts)?;
     summary.finish(started.elapsed());
     report(&summary, global, args.io.output == "-")
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Check {
+    Random,
+    All,
+    None,
 }

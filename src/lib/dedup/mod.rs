@@ -6,7 +6,8 @@ use crate::outcome::{ErrorClass, Outcome, Status};
 use crate::report::Summary;
 use crate::score::novelty::{global_novelty, in_batch, novelty, too_similar};
 use crate::score::ScoreConfig;
-use crate::table::responses::{DatasetDedupColumns, DedupColumns, DedupInput, IndexInput};
+use crate::table::dataset_deduped::DatasetDedupColumns;
+use crate::table::deduped::{DedupColumns, DedupInput, IndexInput};
 use crate::table::{for_each_group, ExtendingWriter, TableError, TableReader};
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +149,57 @@ pub fn build_index(index: &mut dyn VectorIndex, tables: &[String]) -> Result<usi
     Ok(added)
 }
 
+/// Refuses shards whose columns (names, types, order) differ from the first shard's: the
+/// output has one schema, so a shard with other columns would be written under wrong names.
+/// Only the footers / stream headers are read, before any work starts.
+fn check_same_columns(shards: &[String]) -> Result<(), TableError> {
+    let Some((first, rest)) = shards.split_first() else {
+        return Ok(());
+    };
+    let reference = crate::table::open_raw(first)?;
+    for shard in rest {
+        let other = crate::table::open_raw(shard)?;
+        if let Some(difference) = column_difference(&reference.schema, &other.schema) {
+            return Err(TableError::SchemaMismatch {
+                path: other.path,
+                reference: reference.path.clone(),
+                difference,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The first difference between two schemas' columns, in words; `None` when they agree.
+fn column_difference(a: &arrow_schema::Schema, b: &arrow_schema::Schema) -> Option<String> {
+    for (i, fa) in a.fields().iter().enumerate() {
+        let Some(fb) = b.fields().get(i) else {
+            return Some(format!(
+                "column `{}` (number {}) is missing",
+                fa.name(),
+                i + 1
+            ));
+        };
+        if fa.name() != fb.name() {
+            return Some(format!(
+                "column {} is `{}`, expected `{}`",
+                i + 1,
+                fb.name(),
+                fa.name()
+            ));
+        }
+        if fa.data_type() != fb.data_type() {
+            let (ta, tb) = (fa.data_type(), fb.data_type());
+            return Some(format!(
+                "column `{}` has type {tb}, expected {ta}",
+                fa.name()
+            ));
+        }
+    }
+    let extra = b.fields().get(a.fields().len())?;
+    Some(format!("extra column `{}`", extra.name()))
+}
+
 /// `--scope dataset`: keeps the first of every group of near-duplicates across `shards` (in
 /// order), comparing each row with the index and with the rows kept before it. Streams batch by
 /// batch: memory holds one batch, the index lives on disk (kept rows are inserted as they go).
@@ -159,6 +211,7 @@ pub fn dedup_dataset(
     drop: bool,
     cfg: &ScoreConfig,
 ) -> Result<Summary, DedupError> {
+    check_same_columns(shards)?;
     let mut summary = Summary::new("dedup");
     let mut writer: Option<ExtendingWriter<DatasetDedupColumns>> = None;
     let mut dropped = 0usize;
@@ -193,7 +246,7 @@ pub fn dedup_dataset(
                     .map(|n| (n.id, f64::from(n.cosine)));
                 let in_batch = accepted
                     .iter()
-                    .map(|(id, a)| (id.clone(), f64::from(crate::embed::cosine(v, a))))
+                    .map(|(id, a)| (id.clone(), f64::from(crate::vector::cosine(v, a))))
                     .max_by(|a, b| a.1.total_cmp(&b.1));
                 let best = [in_index, in_batch]
                     .into_iter()

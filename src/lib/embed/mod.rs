@@ -338,18 +338,6 @@ pub fn embed_texts(
         .collect())
 }
 
-/// Cosine similarity of two embeddings.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    (dot / (na * nb).max(1e-30)) as f32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

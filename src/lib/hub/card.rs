@@ -4,8 +4,8 @@
 
 use arrow_schema::DataType;
 
-use super::rows::HubRow;
 use super::Layout;
+use crate::table::hub::HubRow;
 use crate::table::Table;
 
 /// What the card states about the data.

@@ -9,8 +9,8 @@
 //! spool, and the buffer has no size limit but the disk.
 
 pub mod card;
+pub mod ids;
 pub mod remote;
-pub mod rows;
 pub mod shard;
 pub mod spool;
 
@@ -21,10 +21,10 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::table::hub::{HubInput, HubRow, Unpublishable};
 use crate::table::{Table, TableError, TableReader, TableWriter};
 use card::{CardFacts, Provenance};
 use remote::{CommitFile, Target};
-use rows::{HubInput, HubRow, Unpublishable};
 use spool::{EntryState, JournalEntry, Spool};
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +83,7 @@ impl Layout {
 
     fn path(self, index: u64, total: u64) -> String {
         match self {
-            Layout::Omega => rows::omega_layout_path(rows::new_ulid()),
+            Layout::Omega => ids::omega_layout_path(ids::new_ulid()),
             Layout::Shards => format!("data/train-{index:05}-of-{total:05}.parquet"),
         }
     }
@@ -142,13 +142,18 @@ pub struct PushReport {
 
 /// A test hook: `OMEGA_KILL_AT=NAME` makes the process SIGKILL itself at the named step, so the
 /// crash tests can stop a push at exact points (`spooled`, `staged`, `planned`, `uploaded`,
-/// `committed`).
+/// `committed`). Only debug builds (what `cargo test` runs) have it: a release build has no
+/// way to be told to kill itself.
+#[cfg(debug_assertions)]
 fn kill_point(name: &str) {
     if std::env::var("OMEGA_KILL_AT").is_ok_and(|v| v == name) {
         // SAFETY: raising a signal on our own process.
         unsafe { libc::raise(libc::SIGKILL) };
     }
 }
+
+#[cfg(not(debug_assertions))]
+fn kill_point(_: &str) {}
 
 /// Spools `inputs` (paths, or `-` for an Arrow IPC stream on stdin) and commits what the
 /// options say. `stop` is set by SIGINT/SIGTERM: spooling stops and everything spooled is
@@ -264,7 +269,7 @@ fn for_each_accepted(
             other => other?,
         };
         for row in batch {
-            match row.to_hub_row(now) {
+            match row.to_hub_row(ids::uuid4(), now) {
                 Ok(r) => each(r, report)?,
                 Err(Unpublishable::NotAccepted) => report.rows_not_accepted += 1,
                 Err(Unpublishable::Missing(field)) => report.rows_unpublishable.push(format!(
@@ -295,11 +300,11 @@ fn ingest(
     if spooled_before(spool, input, file_key.as_deref(), &spool.journal()?, report)? {
         return Ok(());
     }
-    let stream_key = || format!("stream{}", rows::ulid_text(rows::new_ulid()));
+    let stream_key = || format!("stream{}", ids::ulid_text(ids::new_ulid()));
     let mut key = file_key.clone().unwrap_or_else(stream_key);
     let (mut dir, mut part_no) = (spool.incoming_dir(&key)?, 0usize);
     let mut buf: Vec<HubRow> = Vec::new();
-    for_each_accepted(input, rows::unix_now(), stop, report, |row, report| {
+    for_each_accepted(input, ids::unix_now(), stop, report, |row, report| {
         buf.push(row);
         if buf.len() < opts.part_size() {
             return Ok(());

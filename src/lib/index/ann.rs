@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::exact::{dot, unit};
 use super::{AnnParams, ExactIndex, IndexError, Neighbour, VectorIndex};
 use crate::table::EMBEDDING_DIM;
+use crate::vector::{dot, unit};
 
 pub struct AnnIndex {
     exact: ExactIndex,

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::{IndexError, Neighbour, VectorIndex};
 use crate::table::EMBEDDING_DIM;
+use crate::vector::{dot, unit};
 
 const VECTORS: &str = "vectors.f16";
 const IDS: &str = "ids.txt";
@@ -176,23 +177,6 @@ fn rewrite_ids(path: &Path, ids: &[String]) -> Result<(), IndexError> {
         return Ok(());
     }
     crate::fsutil::write_atomic(path, text.as_bytes()).map_err(io(path))
-}
-
-pub(crate) fn unit(v: &[f32]) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.iter().map(|x| x / n).collect()
-}
-
-/// Dot product with 8 independent accumulators, which the compiler turns into SIMD. The scan
-/// below computes exactly the same sums in the same order, so the two always agree bit for bit.
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    acc.iter().sum()
 }
 
 /// Rows scanned per task: large enough to amortise scheduling, small enough (1 MiB as f32) to

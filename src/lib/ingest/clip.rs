@@ -94,32 +94,23 @@ struct ClipRecord {
 }
 
 /// Clips every row, `jobs` at a time; the result is in input order. `on_done` is called as
-/// each row finishes (for progress).
+/// each row finishes (for progress). A row whose clipping panicked is `failed` / `internal`.
 pub async fn clip_rows(
     rows: Vec<CandidateRow>,
     opts: Arc<ClipOptions>,
     jobs: usize,
     on_done: impl Fn(&ClipRow),
 ) -> Vec<ClipRow> {
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    let n = rows.len();
-    for (i, row) in rows.into_iter().enumerate() {
-        let (opts, semaphore) = (opts.clone(), semaphore.clone());
-        tasks.spawn(async move {
-            let _permit = semaphore.acquire_owned().await.expect("semaphore open");
-            (i, clip_one(&row, &opts).await)
-        });
-    }
-    let mut out: Vec<Option<ClipRow>> = vec![None; n];
-    while let Some(joined) = tasks.join_next().await {
-        let (i, row) = joined.expect("clip task does not panic");
-        on_done(&row);
-        out[i] = Some(row);
-    }
-    out.into_iter()
-        .map(|r| r.expect("every row clipped"))
-        .collect()
+    let work = |row: CandidateRow| {
+        let opts = opts.clone();
+        async move { clip_one(&row, &opts).await }
+    };
+    let recover = |row: &CandidateRow, message: String| {
+        let mut clip = ClipRow::from_candidate(row);
+        clip.set_outcome(Outcome::failed(ErrorClass::Internal, message));
+        clip
+    };
+    crate::isolate::map_isolated(rows, jobs, work, recover, on_done).await
 }
 
 /// Clips one candidate. Never fails: problems become the row's status and error class.
@@ -385,4 +376,33 @@ async fn download_with_retries(
             Err(e) => return Err((e.class, e.message, attempt)),
         }
     }
+}
+
+/// Clips every row of the `candidates` table `input` into the `clips` table `output`, `jobs`
+/// clips at a time, batch by batch (memory stays bounded by the batch size). `on_done` is
+/// called as each row finishes (for progress).
+pub async fn clip_table(
+    input: &str,
+    output: &str,
+    opts: Arc<ClipOptions>,
+    jobs: usize,
+    on_done: impl Fn(&ClipRow),
+) -> Result<crate::report::Summary, crate::table::TableError> {
+    use crate::table::{TableReader, TableWriter};
+    let reader = TableReader::<CandidateRow>::open(input)?;
+    let mut writer = TableWriter::<ClipRow>::create(output)?;
+    let mut summary = crate::report::Summary::new("clip");
+    let mut reused = 0usize;
+    for batch in reader {
+        for row in clip_rows(batch?, opts.clone(), jobs, &on_done).await {
+            let clip_bytes = row.bytes.filter(|_| row.path.is_some());
+            summary.add(row.status, row.error_class, clip_bytes);
+            reused += usize::from(row.reused);
+            writer.push(row)?;
+        }
+    }
+    writer.finish()?;
+    summary.set("reused", reused);
+    summary.set("jobs", jobs);
+    Ok(summary)
 }

@@ -3,7 +3,6 @@
 //! status and an error class, never dropped.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rayon::prelude::*;
@@ -138,18 +137,19 @@ pub async fn search_urls(
     urls: Vec<String>,
     query: Option<String>,
 ) -> Vec<CandidateRow> {
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (rank, url) in urls.into_iter().enumerate() {
-        let (opts, query, semaphore) = (opts.clone(), query.clone(), semaphore.clone());
-        tasks.spawn(async move {
-            let _permit = semaphore.acquire_owned().await.expect("semaphore open");
-            (rank, url_row(&opts, url, query, rank).await)
-        });
-    }
-    let mut rows: Vec<(usize, CandidateRow)> = tasks.join_all().await;
-    rows.sort_by_key(|(rank, _)| *rank);
-    rows.into_iter().map(|(_, row)| row).collect()
+    let ranked: Vec<(usize, String)> = urls.into_iter().enumerate().collect();
+    let work = |(rank, url): (usize, String)| {
+        let (opts, query) = (opts.clone(), query.clone());
+        async move { url_row(&opts, url, query, rank).await }
+    };
+    let recover = |(rank, url): &(usize, String), message: String| {
+        let mut row = CandidateRow::new("url", url_id(url), *rank);
+        row.url = Some(url.clone());
+        row.query = query.clone();
+        row.set_outcome(Outcome::failed(ErrorClass::Internal, message));
+        row
+    };
+    crate::isolate::map_isolated(ranked, opts.concurrency, work, recover, |_| {}).await
 }
 
 async fn url_row(
@@ -260,6 +260,69 @@ fn file_row(path: &Path, query: Option<&str>, rank: usize) -> CandidateRow {
         }
     }
     row
+}
+
+/// Where `search_table` takes its candidates from.
+#[derive(Debug, Clone)]
+pub enum SearchSource {
+    /// YouTube searches, one per query, `wanted` videos each.
+    Youtube { queries: Vec<String>, wanted: usize },
+    /// A file of URLs, one per line.
+    Urls { file: PathBuf },
+    /// Every media file under a folder.
+    Dir { root: PathBuf },
+}
+
+/// Why a search could not run at all (single rows that fail are kept as failed rows).
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Table(#[from] crate::table::TableError),
+}
+
+/// Searches `source` and writes the `candidates` table to `output`; `query` is recorded on
+/// every row (YouTube rows carry their own query).
+pub async fn search_table(
+    source: &SearchSource,
+    query: Option<&str>,
+    opts: &SearchOptions,
+    output: &str,
+) -> Result<crate::report::Summary, SearchError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SearchError::Io { path, source }
+    };
+    let mut summary = crate::report::Summary::new("search");
+    let rows = match source {
+        SearchSource::Dir { root } => {
+            let (rows, others) = search_dir(root, query).map_err(io(root))?;
+            summary.set("ignored_files", others);
+            rows
+        }
+        SearchSource::Urls { file } => {
+            let urls = read_url_list(file).map_err(io(file))?;
+            search_urls(opts, urls, query.map(str::to_owned)).await
+        }
+        SearchSource::Youtube { queries, wanted } => {
+            let mut rows = Vec::new();
+            for q in queries {
+                rows.extend(search_youtube(opts, q, *wanted).await);
+            }
+            rows
+        }
+    };
+    let mut writer = crate::table::TableWriter::<CandidateRow>::create(output)?;
+    for row in rows {
+        summary.add(row.status, row.error_class, row.bytes);
+        writer.push(row)?;
+    }
+    writer.finish()?;
+    Ok(summary)
 }
 
 #[cfg(test)]

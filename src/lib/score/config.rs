@@ -3,7 +3,7 @@
 
 /// Scoring constants (spec §8).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScoreConfig {
     /// Score of an empty answer, and the floor of every score.
     pub min_score: f64,
@@ -74,5 +74,155 @@ impl Default for ScoreConfig {
             max_chunks: 50,
             stuffing_confidence: 0.75,
         }
+    }
+}
+
+/// Why a config file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a scoring config: {source}")]
+    Parse {
+        path: std::path::PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: `{field}` = {value}: {rule}")]
+    Invalid {
+        path: std::path::PathBuf,
+        field: &'static str,
+        value: String,
+        rule: &'static str,
+    },
+}
+
+impl ScoreConfig {
+    /// Reads a JSON config (missing keys keep the original's values, unknown keys are refused
+    /// so a misspelt setting is never silently ignored) and checks its values.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let cfg: Self = serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source,
+        })?;
+        cfg.check()
+            .map_err(|(field, value, rule)| ConfigError::Invalid {
+                path: path.into(),
+                field,
+                value,
+                rule,
+            })?;
+        Ok(cfg)
+    }
+
+    /// The first value no stage can work with, as (field, value, rule).
+    pub fn check(&self) -> Result<(), (&'static str, String, &'static str)> {
+        let finite = [
+            ("min_score", self.min_score),
+            ("fake_video_punishment", self.fake_video_punishment),
+            (
+                "stuffed_description_punishment",
+                self.stuffed_description_punishment,
+            ),
+            ("video_relevance_weight", self.video_relevance_weight),
+            ("description_length_weight", self.description_length_weight),
+            (
+                "min_length_boost_token_count",
+                self.min_length_boost_token_count,
+            ),
+            (
+                "max_length_boost_token_count",
+                self.max_length_boost_token_count,
+            ),
+            (
+                "description_relevance_scaling_factor",
+                self.description_relevance_scaling_factor,
+            ),
+            (
+                "query_relevance_scaling_factor",
+                self.query_relevance_scaling_factor,
+            ),
+            ("text_similarity_cap", self.text_similarity_cap),
+            ("no_response_minimum", self.no_response_minimum),
+            (
+                "low_quality_fraction_of_best",
+                self.low_quality_fraction_of_best,
+            ),
+            ("really_bad_threshold", self.really_bad_threshold),
+            ("similarity_threshold", self.similarity_threshold),
+            ("duplicate_threshold", self.duplicate_threshold),
+            ("difference_threshold", self.difference_threshold),
+        ];
+        if let Some((f, v)) = finite.iter().find(|(_, v)| !v.is_finite()) {
+            return Err((f, v.to_string(), "must be a finite number"));
+        }
+        let unit = [
+            ("check_probability", self.check_probability),
+            ("moving_average_alpha", self.moving_average_alpha),
+            ("stuffing_confidence", self.stuffing_confidence),
+        ];
+        if let Some((f, v)) = unit.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+            return Err((f, v.to_string(), "must be within 0..1"));
+        }
+        let lengths_ok = self.min_video_length >= 0.0
+            && self.min_video_length <= self.max_video_length
+            && self.max_video_length.is_finite();
+        if !lengths_ok {
+            let v = format!("{}..{}", self.min_video_length, self.max_video_length);
+            return Err((
+                "min_video_length",
+                v,
+                "need 0 ≤ min_video_length ≤ max_video_length",
+            ));
+        }
+        let counts = [
+            ("num_videos", self.num_videos),
+            ("extraneous_chunk_tokens", self.extraneous_chunk_tokens),
+            ("max_chunks", self.max_chunks),
+        ];
+        if let Some((f, v)) = counts.iter().find(|(_, v)| *v == 0) {
+            return Err((f, v.to_string(), "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<ScoreConfig, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("omega-config-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.json");
+        std::fs::write(&path, text).unwrap();
+        let cfg = ScoreConfig::load(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        cfg
+    }
+
+    #[test]
+    fn a_config_overrides_defaults_and_refuses_nonsense() {
+        let cfg = load(r#"{"similarity_threshold": 0.9}"#).unwrap();
+        assert_eq!(cfg.similarity_threshold, 0.9);
+        assert_eq!(cfg.num_videos, ScoreConfig::default().num_videos);
+        let typo = load(r#"{"similarity_treshold": 0.9}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            typo.contains("unknown field `similarity_treshold`"),
+            "{typo}"
+        );
+        let zero = load(r#"{"num_videos": 0}"#).unwrap_err().to_string();
+        assert!(zero.contains("`num_videos` = 0"), "{zero}");
+        let p = load(r#"{"check_probability": 2}"#).unwrap_err().to_string();
+        assert!(p.contains("check_probability"), "{p}");
+        assert!(ScoreConfig::default().check().is_ok());
     }
 }

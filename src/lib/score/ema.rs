@@ -5,11 +5,12 @@
 use std::path::Path;
 
 use super::ScoreConfig;
+use crate::uid::Uid;
 
 /// Who gave one answer and the score it got (`None`: nothing in it was judged).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MinerAnswer {
-    pub uid: Option<usize>,
+    pub uid: Option<Uid>,
     pub hotkey: Option<String>,
     pub score: Option<f64>,
 }
@@ -18,7 +19,7 @@ pub struct MinerAnswer {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoundUpdate {
     pub responders: usize,
-    pub non_responders: Vec<usize>,
+    pub non_responders: Vec<Uid>,
 }
 
 /// Scores per UID and the hotkey each UID had when scored.
@@ -44,7 +45,8 @@ impl MinerScores {
     }
 
     /// Records the hotkey a UID has now; a UID whose hotkey changed starts again from 0.
-    pub fn observe(&mut self, uid: usize, hotkey: &str) {
+    pub fn observe(&mut self, uid: Uid, hotkey: &str) {
+        let uid = usize::from(uid);
         if self.scores.len() <= uid {
             self.scores.resize(uid + 1, 0.0);
         }
@@ -64,7 +66,7 @@ impl MinerScores {
     pub fn record_round(
         &mut self,
         answers: &[MinerAnswer],
-        sampled: &[usize],
+        sampled: &[Uid],
         cfg: &ScoreConfig,
     ) -> RoundUpdate {
         let mut rewards = Vec::new();
@@ -74,9 +76,9 @@ impl MinerScores {
                 rewards.push((uid, score));
             }
         }
-        let answered: std::collections::HashSet<usize> =
+        let answered: std::collections::HashSet<Uid> =
             answers.iter().filter_map(|a| a.uid).collect();
-        let mut non_responders: Vec<usize> = sampled
+        let mut non_responders: Vec<Uid> = sampled
             .iter()
             .copied()
             .filter(|uid| !answered.contains(uid))
@@ -92,19 +94,14 @@ impl MinerScores {
 
     /// `score ← α · reward + (1 − α) · score` for responders (NaN rewards count as 0) and
     /// toward the no-response minimum for sampled UIDs that did not answer.
-    pub fn update(
-        &mut self,
-        rewards: &[(usize, f64)],
-        non_responders: &[usize],
-        cfg: &ScoreConfig,
-    ) {
+    pub fn update(&mut self, rewards: &[(Uid, f64)], non_responders: &[Uid], cfg: &ScoreConfig) {
         let alpha = cfg.moving_average_alpha;
         let need = rewards
             .iter()
             .map(|r| r.0)
             .chain(non_responders.iter().copied())
             .max()
-            .map_or(0, |m| m + 1);
+            .map_or(0, |m| usize::from(m) + 1);
         if self.scores.len() < need {
             self.scores.resize(need, 0.0);
         }
@@ -113,9 +110,11 @@ impl MinerScores {
         }
         for &(uid, reward) in rewards {
             let r = if reward.is_nan() { 0.0 } else { reward };
+            let uid = usize::from(uid);
             self.scores[uid] = alpha * r + (1.0 - alpha) * self.scores[uid];
         }
         for &uid in non_responders {
+            let uid = usize::from(uid);
             self.scores[uid] = alpha * cfg.no_response_minimum + (1.0 - alpha) * self.scores[uid];
         }
         self.step += 1;
@@ -123,12 +122,25 @@ impl MinerScores {
 
     pub fn load(path: &Path) -> std::io::Result<Self> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            }),
+            Ok(bytes) => {
+                let invalid = |e: String| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path.display()),
+                    )
+                };
+                let state: Self =
+                    serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+                let most = usize::from(Uid::MAX) + 1;
+                if state.scores.len() > most || state.hotkeys.len() > most {
+                    return Err(invalid(format!(
+                        "{} scores and {} hotkeys: a subnet has at most {most} UIDs",
+                        state.scores.len(),
+                        state.hotkeys.len()
+                    )));
+                }
+                Ok(state)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(e),
         }
@@ -171,7 +183,7 @@ mod tests {
         s.scores = vec![1.0, 1.0, 1.0, 1.0];
         let answer = |uid, score| MinerAnswer {
             uid: Some(uid),
-            hotkey: Some(["a", "b", "c", "d", "e", "f"][uid].into()),
+            hotkey: Some(["a", "b", "c", "d", "e", "f"][usize::from(uid)].into()),
             score,
         };
         // uid 0 answers, uid 1 answers with nothing judged, uid 2 was sampled and silent

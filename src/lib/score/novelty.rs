@@ -5,7 +5,7 @@
 //! and an item with no neighbour in the index is fully novel (B9 counted it as a duplicate).
 
 use super::ScoreConfig;
-use crate::embed::cosine;
+use crate::vector::cosine;
 
 /// What in-batch de-duplication says about one item.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -135,6 +135,34 @@ primitive_cell!(bool, DataType::Boolean, BooleanArray, |a: &dyn Array| a
     .iter()
     .collect::<Vec<_>>());
 
+/// Miner UIDs: written as Int64 (as every tool writes integers), read only within
+/// `0..=65535` (u16 on the chain), so an out-of-range value is refused with its row.
+impl Cell for Option<crate::uid::Uid> {
+    fn data_type() -> DataType {
+        DataType::Int64
+    }
+    fn nullable() -> bool {
+        true
+    }
+    fn to_array(values: Vec<Self>) -> ArrayRef {
+        Arc::new(Int64Array::from_iter(
+            values.into_iter().map(|v| v.map(i64::from)),
+        ))
+    }
+    fn from_array(array: &dyn Array) -> Result<Vec<Self>, (usize, String)> {
+        array
+            .as_primitive::<Int64Type>()
+            .iter()
+            .enumerate()
+            .map(|(row, v)| {
+                v.map(crate::uid::uid_from)
+                    .transpose()
+                    .map_err(|e| (row, e.to_string()))
+            })
+            .collect()
+    }
+}
+
 /// Enums stored by name in a string column.
 macro_rules! named_cell {
     ($t:ty) => {

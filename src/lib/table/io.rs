@@ -334,6 +334,11 @@ impl<T: Table> TableReader<T> {
         &self.schema
     }
 
+    /// The input as shown in messages (`<stdin>` for `-`).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The next batch of rows, or `None` at the end.
     pub fn next_rows(&mut self) -> Option<Result<Vec<T>, TableError>> {
         self.next_batch().map(|r| r.map(|(_, rows)| rows))

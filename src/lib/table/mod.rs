@@ -13,8 +13,13 @@ mod show;
 
 pub mod candidates;
 pub mod clips;
+pub mod dataset_deduped;
+pub mod deduped;
 pub mod embeddings;
+pub mod hub;
 pub mod responses;
+pub mod scored;
+pub mod validated;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +27,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema};
 
 pub use cell::{Cell, EMBEDDING_DIM};
-pub use groups::for_each_group;
+pub use groups::{for_each_group, group_batches};
 pub use io::{
     open_raw, read_all, ExtendingWriter, RawTable, StreamFormat, TableReader, TableWriter,
 };
@@ -116,6 +121,20 @@ pub enum TableError {
         column: &'static str,
         message: String,
     },
+    #[error(
+        "{path}: the rows of answer `{key}` are not contiguous (an answer's rows must follow \
+         each other, as omega's stages write them); sort the table by response_id"
+    )]
+    NotContiguous { path: PathBuf, key: String },
+    #[error(
+        "{path}: {difference} (compared with {reference}); every shard must have the same \
+         columns in the same order: write them with the same stage, or run them separately"
+    )]
+    SchemaMismatch {
+        path: PathBuf,
+        reference: PathBuf,
+        difference: String,
+    },
     #[error("{path}: the `{table}` schema version {found} is newer than this omega reads ({supported}); upgrade omega")]
     NewerVersion {
         path: PathBuf,
@@ -203,43 +222,19 @@ pub fn markdown<T: Table>() -> String {
 
 /// Names of the tables and their markdown, for `omega schema` and the docs test.
 pub fn all_markdown() -> Vec<(&'static str, String)> {
+    fn doc<T: Table>() -> (&'static str, String) {
+        (T::NAME, markdown::<T>())
+    }
     vec![
-        (
-            candidates::CandidateRow::NAME,
-            markdown::<candidates::CandidateRow>(),
-        ),
-        (clips::ClipRow::NAME, markdown::<clips::ClipRow>()),
-        (
-            embeddings::EmbedColumns::NAME,
-            markdown::<embeddings::EmbedColumns>(),
-        ),
-        (
-            embeddings::TextEmbeddingRow::NAME,
-            markdown::<embeddings::TextEmbeddingRow>(),
-        ),
-        (
-            responses::ResponseRow::NAME,
-            markdown::<responses::ResponseRow>(),
-        ),
-        (
-            responses::ValidatedColumns::NAME,
-            markdown::<responses::ValidatedColumns>(),
-        ),
-        (
-            responses::DedupColumns::NAME,
-            markdown::<responses::DedupColumns>(),
-        ),
-        (
-            responses::ScoreColumns::NAME,
-            markdown::<responses::ScoreColumns>(),
-        ),
-        (
-            responses::DatasetDedupColumns::NAME,
-            markdown::<responses::DatasetDedupColumns>(),
-        ),
-        (
-            crate::hub::rows::HubRow::NAME,
-            markdown::<crate::hub::rows::HubRow>(),
-        ),
+        doc::<candidates::CandidateRow>(),
+        doc::<clips::ClipRow>(),
+        doc::<embeddings::EmbedColumns>(),
+        doc::<embeddings::TextEmbeddingRow>(),
+        doc::<responses::ResponseRow>(),
+        doc::<validated::ValidatedColumns>(),
+        doc::<deduped::DedupColumns>(),
+        doc::<scored::ScoreColumns>(),
+        doc::<dataset_deduped::DatasetDedupColumns>(),
+        doc::<hub::HubRow>(),
     ]
 }

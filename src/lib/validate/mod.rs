@@ -11,13 +11,15 @@ pub use stage::{validate_table, ValidateError};
 
 use std::path::PathBuf;
 
-use crate::embed::{cosine, embed_items, embed_texts, EmbedOptions, MediaItem};
+use crate::embed::{embed_items, embed_texts, EmbedOptions, MediaItem};
 use crate::ingest::clip::{clip_one, ClipOptions};
 use crate::model::ImageBind;
 use crate::outcome::{ErrorClass, Status};
 use crate::score::ScoreConfig;
 use crate::table::candidates::CandidateRow;
-use crate::table::responses::{ResponseRow, ValidatedColumns};
+use crate::table::responses::ResponseRow;
+use crate::table::validated::ValidatedColumns;
+use crate::vector::cosine;
 
 /// Which videos are re-checked.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -182,7 +184,7 @@ fn kept_videos(rows: &[ResponseRow], cfg: &ScoreConfig) -> Vec<usize> {
     rows.iter()
         .enumerate()
         .filter(|(_, r)| {
-            let len = (r.end_time - r.start_time) as f64;
+            let len = r.clip_length_s().map_or(f64::NAN, |l| l as f64);
             !r.video_id.is_empty() && cfg.min_video_length <= len && len <= cfg.max_video_length
         })
         .map(|(i, _)| i)
@@ -274,9 +276,17 @@ fn refetch(
     let mut candidate = CandidateRow::new(&row.source, row.video_id.clone(), 0);
     candidate.url = row.url.clone();
     candidate.path = row.source_path.clone();
+    let length = row.clip_length_s().filter(|&l| l > 0);
+    let (Some(length), true) = (length, row.start_time >= 0) else {
+        let (start, end) = (row.start_time, row.end_time);
+        return Err((
+            ErrorClass::InvalidInput,
+            format!("no such section: {start}..{end} s"),
+        ));
+    };
     let mut clip = opts.clip.clone();
     clip.start_s = row.start_time as f64;
-    clip.max_s = (row.end_time - row.start_time) as f64;
+    clip.max_s = length as f64;
     clip.min_s = 0.0;
     let out = rt.block_on(clip_one(&candidate, &clip));
     match (out.status, out.path) {
