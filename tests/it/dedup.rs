@@ -2,12 +2,10 @@
 //! (empty index = novel), an insert killed with SIGKILL then rerun converging to the index
 //! built in one go, and recall equal to a brute-force scan.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use omega::index::{ExactIndex, VectorIndex};
 use omega::outcome::{ErrorClass, Status};
 use omega::table::deduped::{DedupColumns, IndexInput};

@@ -3,11 +3,9 @@
 //! --strict-reference, --dump-inputs checked against Python ONNX Runtime as a real peer,
 //! texts, empty descriptions, and a missing model.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use omega::outcome::{ErrorClass, Status};
 use omega::table::candidates::CandidateRow;
 use omega::table::embeddings::{EmbedColumns, TextEmbeddingRow};

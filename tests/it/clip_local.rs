@@ -1,12 +1,10 @@
 //! `search --source dir` and `clip` on the real media set: every file's outcome, corrupt
 //! files, odd paths, reruns that reuse clips, and a real shell pipe between the stages.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use omega::outcome::{ErrorClass, Status};
 use omega::table::candidates::CandidateRow;
 use omega::table::clips::ClipRow;

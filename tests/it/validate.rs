@@ -2,11 +2,9 @@
 //! full spot check; tampered embeddings, fake ids, empty answers, metadata bounds, blocked or
 //! impossible re-downloads and seeded randomness behave as the original's validator.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use omega::outcome::{ErrorClass, Status};
 use omega::table::read_all;
 use omega::table::responses::ResponseRow;

@@ -3,7 +3,7 @@
 //! tensor values and per-view statistics within 1e-4. cityCC0.mpg is a known decord divergence
 //! (the README's fact 8): its plan is exact, its pixels only close.
 
-mod common;
+use crate::common;
 
 use omega::imagebind::video::{self, clip_plan, decode_frames, decord_info, load_video};
 use serde_json::Value;

@@ -2,11 +2,9 @@
 //! consistent with the formulas, the answer score is the aggregate of its columns, answers
 //! decided by validation keep their score, and --state updates the moving average.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use omega::score::ema::MinerScores;
 use omega::table::read_all;
 use omega::table::responses::ResponseRow;

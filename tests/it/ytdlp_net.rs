@@ -2,11 +2,9 @@
 //! `--download-sections`, HTTP errors, a hanging server, 429 back-off), and the YouTube paths
 //! through `tests/support/fake_ytdlp.py` (YouTube itself cannot be reached here).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use omega::outcome::{ErrorClass, Status};
 use omega::table::candidates::CandidateRow;
 use omega::table::clips::ClipRow;

@@ -2,7 +2,7 @@
 //! sample and channel counts, 16 kHz length, clip sample ranges and fbank frame counts exactly;
 //! tensors within max |Δ| 1e-2 and mean |Δ| 1e-4 (the fixture README's suggested checks).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

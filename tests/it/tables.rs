@@ -1,15 +1,13 @@
 //! Stage tables: schema docs in `schemas/` match the declarations, files and pipes round-trip,
 //! and a file with a missing or mistyped column is refused with a message naming both.
 
-mod common;
-
 use std::io::Write;
 use std::process::Stdio;
 use std::sync::Arc;
 
+use crate::common::*;
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use common::*;
 use omega::outcome::{ErrorClass, Status};
 use omega::table::candidates::CandidateRow;
 use omega::table::clips::ClipRow;

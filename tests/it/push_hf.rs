@@ -3,14 +3,12 @@
 //! killed (SIGKILL) at five points then rerun → every row exactly once, a corrupt spool part,
 //! and accumulate mode (threshold and SIGTERM).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{omega, python, run_ok, scratch, support};
+use crate::common::{omega, python, run_ok, scratch, support};
 use omega::outcome::Status;
 use omega::table::hub::HubInput;
 use omega::table::{Table, TableWriter};

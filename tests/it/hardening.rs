@@ -2,15 +2,13 @@
 //! row; settings that were silently ignored now take effect; every stage keeps every input
 //! column and groups answers the same way.
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
+use crate::common::*;
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-use common::*;
 use omega::table::responses::ResponseRow;
 use omega::table::validated::ValidatedColumns;
 use omega::table::{read_all, Table, TableWriter};

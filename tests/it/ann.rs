@@ -1,9 +1,8 @@
 //! The approximate index backend (feature `ann`): recall@1 against the exact index on
 //! clustered vectors, for near-duplicate queries (the threshold decision dedup makes) and fresh
 //! ones, and a graph rebuilt from the exact store when it is missing or stale.
-#![cfg(feature = "ann")]
 
-mod common;
+use crate::common;
 
 use omega::index::{AnnIndex, AnnParams, ExactIndex, VectorIndex};
 

@@ -1,0 +1,20 @@
+//! omega's integration tests, as one test crate (as ripgrep does): one binary links FFmpeg,
+//! ONNX Runtime's API and the rest once, instead of once per file. Each module is one area.
+
+mod common;
+
+#[cfg(feature = "ann")]
+mod ann;
+mod clip_local;
+mod dedup;
+mod embed;
+mod hardening;
+mod imagebind_audio;
+mod imagebind_text;
+mod imagebind_video;
+mod push_hf;
+mod score;
+mod tables;
+mod text_model;
+mod validate;
+mod ytdlp_net;
