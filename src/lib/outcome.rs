@@ -55,6 +55,9 @@ pub enum ErrorClass {
     Duplicate,
     /// Novelty below the threshold: too similar to a video already in the dataset or answer.
     NotNovel,
+    /// A bug or an unexpected library state met while processing this row (a panic, caught
+    /// so that the other rows go on); `error` holds the panic message.
+    Internal,
     /// Anything else; `error` holds the message.
     Other,
 }
@@ -71,7 +74,7 @@ impl Status {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 19] = [
+    pub const ALL: [ErrorClass; 20] = [
         ErrorClass::BotCheck,
         ErrorClass::RateLimited,
         ErrorClass::Forbidden,
@@ -90,6 +93,7 @@ impl ErrorClass {
         ErrorClass::CheckFailed,
         ErrorClass::Duplicate,
         ErrorClass::NotNovel,
+        ErrorClass::Internal,
         ErrorClass::Other,
     ];
     pub fn as_str(self) -> &'static str {
@@ -112,6 +116,7 @@ impl ErrorClass {
             ErrorClass::CheckFailed => "check_failed",
             ErrorClass::Duplicate => "duplicate",
             ErrorClass::NotNovel => "not_novel",
+            ErrorClass::Internal => "internal",
             ErrorClass::Other => "other",
         }
     }
