@@ -72,7 +72,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let input = args.input_positional.as_deref().unwrap_or(&args.input);
-    let bar = omega::progress::bar(0, "clip", global.quiet); // MERGE: table_bar
+    let bar = omega::progress::rows(omega::table::total_rows(input), "clip", global.quiet);
     let mut summary = runtime()?
         .block_on(clip_table(input, &args.output, opts, jobs, |row| {
             bar.inc(1);

@@ -87,10 +87,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let mut summary = if !texts.is_empty() {
         embed_text_table(&texts, &args.output, &mut model, &opts)?
     } else {
-        let bar = omega::progress::bar(0, "embed", global.quiet);
+        // Rows done of rows total: a Parquet file's footer gives the total, a pipe does not.
+        let total = omega::table::total_rows(&args.input);
+        let bar = omega::progress::rows(total, "embed", global.quiet);
         let s = embed_table(&args.input, &args.output, &mut model, &opts, &|n| {
-            bar.inc_length(n as u64);
-            bar.inc(n as u64);
+            bar.inc(n as u64)
         })?;
         bar.finish_and_clear();
         s

@@ -97,6 +97,10 @@ mod tests {
         ));
         assert_eq!(out, vec![10, 20, -3, 40]);
         assert!(catch(|| panic!("boom")).unwrap_err().contains("boom"));
+        assert!(catch(|| panic!("{}", String::from("formatted")))
+            .unwrap_err()
+            .contains("formatted"));
+        assert!(panic_message(&7u8).contains("unknown panic"));
         assert_eq!(catch(|| 5), Ok(5));
     }
 }

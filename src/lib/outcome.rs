@@ -55,7 +55,8 @@ pub enum ErrorClass {
     Duplicate,
     /// Novelty below the threshold: too similar to a video already in the dataset or answer.
     NotNovel,
-    /// omega itself failed on this row (a caught panic); `error` holds the message.
+    /// A bug or an unexpected library state met while processing this row (a panic, caught
+    /// so that the other rows go on); `error` holds the panic message.
     Internal,
     /// Anything else; `error` holds the message.
     Other,

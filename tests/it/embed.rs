@@ -16,6 +16,15 @@ fn model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/imagebind-tiny")
 }
 
+/// The largest difference between two vectors of the same length.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "vectors of different lengths");
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0f32, f32::max)
+}
+
 /// Searches a folder with the given media files and returns the candidates file.
 fn candidates(work: &Path, files: &[&str]) -> PathBuf {
     let src = work.join("src");
@@ -52,6 +61,7 @@ fn embed(input: &Path, output: &Path, extra: &[&str]) -> Vec<(CandidateRow, Embe
     // The input's columns are kept in the output: read them back as candidates (but the
     // outcome columns, which `embed` replaced).
     let kept: Vec<CandidateRow> = read_all(output.to_str().unwrap()).unwrap();
+    assert_eq!(kept.len(), added.len(), "one set of added columns per row");
     kept.into_iter().zip(added).collect()
 }
 
@@ -111,6 +121,11 @@ fn whole_files_embed_with_documented_outcomes() {
         .iter()
         .filter_map(|(c, e)| e.video_emb.as_ref().map(|v| (c.title.as_str(), v)))
         .collect();
+    assert_eq!(
+        videos.len(),
+        MEDIA.len() - 1,
+        "every file but its_a_game has video"
+    );
     for (i, (na, a)) in videos.iter().enumerate() {
         for (nb, b) in &videos[i + 1..] {
             let same_footage = [*na, *nb]
@@ -126,6 +141,7 @@ fn whole_files_embed_with_documented_outcomes() {
         .filter(|(c, _)| c.title.starts_with("b") && c.title != "bikes")
         .map(|(_, e)| e.video_emb.as_ref().unwrap())
         .collect();
+    assert_eq!(bbb.len(), 2, "bigbuckbunny and bbb_vp9_opus");
     assert!(
         cosine(bbb[0], bbb[1]) > 0.95,
         "the same footage in H.264 and VP9 embeds alike"
@@ -149,6 +165,11 @@ fn deterministic_and_independent_of_batch_size() {
     let b = embed(&cands, &work.join("b.parquet"), &["--batch", "4"]);
     let c = embed(&cands, &work.join("c.parquet"), &["--batch", "1"]);
     assert_eq!(
+        [a.len(), b.len(), c.len()],
+        [5, 5, 5],
+        "every row in every run"
+    );
+    assert_eq!(
         a.iter().map(|r| &r.1).collect::<Vec<_>>(),
         b.iter().map(|r| &r.1).collect::<Vec<_>>(),
         "same run, same bytes"
@@ -160,12 +181,7 @@ fn deterministic_and_independent_of_batch_size() {
             (&ea.audio_emb, &ec.audio_emb),
             (&ea.description_emb, &ec.description_emb),
         ] {
-            let (x, y) = (x.as_ref().unwrap(), y.as_ref().unwrap());
-            let max = x
-                .iter()
-                .zip(y)
-                .map(|(p, q)| (p - q).abs())
-                .fold(0f32, f32::max);
+            let max = max_abs_diff(x.as_ref().unwrap(), y.as_ref().unwrap());
             assert!(max < 1e-5, "{}: batch 4 vs 1 differ by {max}", ca.title);
         }
     }
@@ -186,6 +202,7 @@ fn strict_reference_fails_where_omegas_pipeline_fails() {
         ],
     );
     let rows = embed(&cands, &work.join("emb.parquet"), &["--strict-reference"]);
+    assert_eq!(rows.len(), 6);
     for (c, e) in rows {
         let want = match c.title.as_str() {
             "bigbuckbunny" | "movie-hello" => None,
@@ -205,6 +222,7 @@ fn dumped_inputs_give_the_same_embeddings_in_python_onnxruntime() {
         &work.join("emb.parquet"),
         &["--dump-inputs", dump.to_str().unwrap()],
     );
+    assert_eq!(rows.len(), 2);
     // The dumped video tensor is exactly the preprocessed input (itself checked against the
     // reference in tests/imagebind_video.rs).
     let id = &rows[0].0.video_id;
@@ -250,13 +268,7 @@ print(json.dumps(out))
                 .iter()
                 .map(|x| x.as_f64().unwrap() as f32)
                 .collect();
-            let max = ours
-                .as_ref()
-                .unwrap()
-                .iter()
-                .zip(&theirs)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let max = max_abs_diff(ours.as_ref().unwrap(), &theirs);
             assert!(max < 1e-4, "{} modality {k}: max |Δ| {max}", c.title);
         }
     }
@@ -275,6 +287,7 @@ fn texts_and_empty_descriptions() {
             .arg("--quiet"),
     );
     let texts: Vec<TextEmbeddingRow> = read_all(out.to_str().unwrap()).unwrap();
+    assert_eq!(texts.len(), 2);
     assert_eq!(texts[0].status, Status::Ok);
     assert_eq!(
         (texts[1].status, texts[1].error_class),
@@ -295,12 +308,85 @@ fn texts_and_empty_descriptions() {
     w.write_rows([a, b]).unwrap();
     w.finish().unwrap();
     let rows = embed(&cands, &work.join("emb.parquet"), &[]);
+    assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].1.description_emb, texts[0].text_emb);
     assert_eq!(
         (rows[1].1.status, rows[1].1.error_class),
         (Status::Failed, Some(ErrorClass::EmptyDescription))
     );
     assert!(rows[1].1.video_emb.is_some() && rows[1].1.description_emb.is_none());
+}
+
+/// A video whose AAC track goes from mono to 5.1 mid-stream, at 16 kHz: two MPEG-TS segments
+/// made with the ffmpeg CLI, joined byte for byte (as a recording whose source changed).
+fn channel_change_video(work: &Path) -> PathBuf {
+    let segment = |channels: &str| {
+        let out = work.join(format!("{channels}ch.ts"));
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi"])
+            .args(["-i", "testsrc=size=64x48:rate=10:duration=3", "-f", "lavfi"])
+            .args(["-i", "sine=frequency=440:sample_rate=16000:duration=3"])
+            .args([
+                "-ac",
+                channels,
+                "-ar",
+                "16000",
+                "-c:a",
+                "aac",
+                "-c:v",
+                "mpeg2video",
+            ])
+            .arg(&out)
+            .status()
+            .expect("the ffmpeg CLI runs");
+        assert!(
+            status.success(),
+            "ffmpeg made the {channels}-channel segment"
+        );
+        std::fs::read(out).unwrap()
+    };
+    let path = work.join("mono-then-5.1.ts");
+    std::fs::write(&path, [segment("1"), segment("6")].concat()).unwrap();
+    path
+}
+
+#[test]
+fn a_channel_count_change_mid_stream_fails_that_row_only() {
+    let work = scratch("embed-channels");
+    let odd = channel_change_video(&work);
+    let files = [media("realshort.mp4"), odd, media("cockatoo.mp4")];
+    let rows = files.iter().enumerate().map(|(i, path)| {
+        let mut row = CandidateRow::new("dir", format!("{i:016x}"), i);
+        row.path = Some(path.to_string_lossy().into_owned());
+        row.description = format!("video {i}");
+        row
+    });
+    let cands = work.join("c.parquet");
+    let mut w = TableWriter::<CandidateRow>::create(cands.to_str().unwrap()).unwrap();
+    w.write_rows(rows).unwrap();
+    w.finish().unwrap();
+    // Batches of 2: the odd file's batch and the next one are both written.
+    let rows = embed(&cands, &work.join("emb.parquet"), &["--batch", "2"]);
+    assert_eq!(rows.len(), 3);
+    for (c, e) in [&rows[0], &rows[2]] {
+        assert_eq!(e.status, Status::Ok, "{}: {:?}", c.video_id, e.error);
+    }
+    let odd = &rows[1].1;
+    assert_eq!(
+        (odd.status, odd.error_class),
+        (Status::Failed, Some(ErrorClass::CorruptMedia)),
+        "{:?}",
+        odd.error
+    );
+    let error = odd.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("mono-then-5.1.ts") && error.contains("channels changes mid-stream"),
+        "{error}"
+    );
+    assert!(
+        odd.video_emb.is_some() && odd.audio_emb.is_none(),
+        "the video still embeds"
+    );
 }
 
 #[test]

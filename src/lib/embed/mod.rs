@@ -69,6 +69,38 @@ pub struct Prepared {
     unique_tokens: usize,
 }
 
+impl Prepared {
+    /// A row none of whose inputs could be made: both media inputs carry `failure`.
+    fn failed(failure: Failure) -> Self {
+        Prepared {
+            video: Err(failure.clone()),
+            audio: Err(failure),
+            chunks: Vec::new(),
+            unique_tokens: 0,
+        }
+    }
+}
+
+/// How a row's model inputs are made: [`prepare`] (tests pass one that misbehaves).
+type PrepareFn = fn(&MediaItem, &ClipBpe, &EmbedOptions) -> Prepared;
+
+/// Runs `prepare` on one item with a panic turned into a failed row (`internal`, with the
+/// panic message): an FFmpeg oddity or a bug of ours met in one video of thousands must not
+/// end the whole run and lose the other rows.
+fn prepare_isolated(
+    prepare: PrepareFn,
+    item: &MediaItem,
+    bpe: &ClipBpe,
+    opts: &EmbedOptions,
+) -> Prepared {
+    // Unwind safety: `prepare` shares only the BPE cache, which tolerates a poisoned lock.
+    crate::isolate::catch(|| prepare(item, bpe, opts)).unwrap_or_else(|message| {
+        let path = item.path.display();
+        let message = format!("{path}: while preparing the model inputs: {message}");
+        Prepared::failed((ErrorClass::Internal, message))
+    })
+}
+
 /// What embedding one row gave.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedded {
@@ -292,10 +324,19 @@ pub fn embed_items(
     items: &[MediaItem],
     opts: &EmbedOptions,
 ) -> Vec<Embedded> {
+    embed_items_with(prepare, model, items, opts)
+}
+
+fn embed_items_with(
+    prepare: PrepareFn,
+    model: &mut ImageBind,
+    items: &[MediaItem],
+    opts: &EmbedOptions,
+) -> Vec<Embedded> {
     let bpe = &model.bpe;
     let prepared: Vec<Prepared> = items
         .par_iter()
-        .map(|item| prepare(item, bpe, opts))
+        .map(|item| prepare_isolated(prepare, item, bpe, opts))
         .collect();
     prepared
         .chunks(opts.batch.max(1))
@@ -341,6 +382,74 @@ pub fn embed_texts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Device;
+    use crate::outcome::Status;
+
+    /// The stand-in ImageBind of the repository (models/imagebind-tiny).
+    pub(super) fn tiny_model() -> ImageBind {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/imagebind-tiny");
+        ImageBind::load(&dir, Device::Cpu, 1).expect("models/imagebind-tiny loads")
+    }
+
+    /// A short real video with audio, from the test media set (scripts/setup.sh).
+    pub(super) fn short_video() -> PathBuf {
+        std::env::var_os("OMEGA_MEDIA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/media"))
+            .join("realshort.mp4")
+    }
+
+    pub(super) const PANIC_MESSAGE: &str = "the audio channel count changed mid-stream";
+
+    /// [`prepare`], but panicking on items whose id starts with `panic`, as a decoder oddity
+    /// or a bug met in one video would.
+    pub(super) fn prepare_or_panic(
+        item: &MediaItem,
+        bpe: &ClipBpe,
+        opts: &EmbedOptions,
+    ) -> Prepared {
+        if item.id.starts_with("panic") {
+            panic!("{PANIC_MESSAGE}");
+        }
+        prepare(item, bpe, opts)
+    }
+
+    /// The outcome a row prepared with [`prepare_or_panic`] must have.
+    pub(super) fn assert_internal_failure(outcome: &Outcome) {
+        assert_eq!(
+            (outcome.status, outcome.error_class),
+            (Status::Failed, Some(ErrorClass::Internal))
+        );
+        let error = outcome.error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains(PANIC_MESSAGE) && error.contains("realshort.mp4"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_panic_preparing_one_item_fails_that_item_only() {
+        let items: Vec<MediaItem> = ["ok-1", "panic", "ok-2"]
+            .into_iter()
+            .map(|id| MediaItem {
+                id: id.into(),
+                path: short_video(),
+                description: "a short video".into(),
+            })
+            .collect();
+        let opts = EmbedOptions {
+            batch: 2,
+            ..EmbedOptions::default()
+        };
+        let out = embed_items_with(prepare_or_panic, &mut tiny_model(), &items, &opts);
+        assert_eq!(out.len(), items.len());
+        for ok in [&out[0], &out[2]] {
+            assert!(ok.outcome.is_ok(), "{:?}", ok.outcome);
+            assert!(ok.video.is_some() && ok.audio.is_some() && ok.description.is_some());
+        }
+        assert_internal_failure(&out[1].outcome);
+        assert_eq!((&out[1].video, &out[1].audio), (&None, &None));
+    }
 
     /// A device that runs out of memory above 2 rows: the batch is halved until it fits, and
     /// every row still gets its own result, in order.

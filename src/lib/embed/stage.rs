@@ -8,8 +8,8 @@ use arrow_array::RecordBatch;
 use rayon::prelude::*;
 
 use super::{
-    embed_prepared, embed_texts, prepare, EmbedOptions, Embedded, MediaItem, Prepared,
-    PREPROCESS_VERSION,
+    embed_prepared, embed_texts, prepare, prepare_isolated, EmbedOptions, Embedded, MediaItem,
+    PrepareFn, Prepared, PREPROCESS_VERSION,
 };
 use crate::model::{ImageBind, ModelError};
 use crate::outcome::{ErrorClass, Outcome, Status};
@@ -88,6 +88,17 @@ pub fn embed_table(
     opts: &EmbedOptions,
     on_rows: &dyn Fn(usize),
 ) -> Result<Summary, TableError> {
+    embed_table_with(prepare, input, output, model, opts, on_rows)
+}
+
+fn embed_table_with(
+    prepare: PrepareFn,
+    input: &str,
+    output: &str,
+    model: &mut ImageBind,
+    opts: &EmbedOptions,
+    on_rows: &dyn Fn(usize),
+) -> Result<Summary, TableError> {
     let mut reader = TableReader::<EmbedInput>::open(input)?;
     let mut writer = ExtendingWriter::<EmbedColumns>::create(output, reader.schema())?;
     let mut summary = Summary::new("embed");
@@ -112,7 +123,7 @@ pub fn embed_table(
                     let chunk = rows[start..(start + batch).min(rows.len())].to_vec();
                     let prepared = chunk
                         .par_iter()
-                        .map(|r| item(r).map(|i| prepare(&i, bpe, opts)))
+                        .map(|r| item(r).map(|i| prepare_isolated(prepare, &i, bpe, opts)))
                         .collect();
                     let work = Work {
                         raw: raw.slice(start, chunk.len()),
@@ -194,4 +205,70 @@ pub enum EmbedTextError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Table(#[from] TableError),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::super::tests::{assert_internal_failure, prepare_or_panic, short_video, tiny_model};
+    use super::*;
+    use crate::table::candidates::CandidateRow;
+    use crate::table::read_all;
+
+    /// A candidates table of a short video under the given ids.
+    fn candidates(path: &str, ids: &[&str]) {
+        let rows = ids.iter().enumerate().map(|(rank, id)| {
+            let mut row = CandidateRow::new("dir", *id, rank);
+            row.path = Some(short_video().to_string_lossy().into_owned());
+            row.description = "a short video".into();
+            row
+        });
+        let mut writer = TableWriter::<CandidateRow>::create(path).unwrap();
+        writer.write_rows(rows).unwrap();
+        writer.finish().unwrap();
+    }
+
+    #[test]
+    fn a_panic_preparing_one_row_fails_that_row_and_the_run_goes_on() {
+        let dir = std::env::temp_dir().join(format!("omega-embed-panic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir
+            .join("candidates.parquet")
+            .to_string_lossy()
+            .into_owned();
+        let output = dir
+            .join("embeddings.parquet")
+            .to_string_lossy()
+            .into_owned();
+        // Batches of 2: the panic hits the first batch, and the second one still comes.
+        candidates(&input, &["ok-1", "panic", "ok-2"]);
+        let opts = EmbedOptions {
+            batch: 2,
+            ..EmbedOptions::default()
+        };
+        let written = Cell::new(0);
+        let summary = embed_table_with(
+            prepare_or_panic,
+            &input,
+            &output,
+            &mut tiny_model(),
+            &opts,
+            &|n| written.set(written.get() + n),
+        );
+        let rows: Result<Vec<EmbedColumns>, _> = read_all(&output);
+        let _ = std::fs::remove_dir_all(&dir);
+        summary.expect("the run goes on");
+        let rows = rows.unwrap();
+        assert_eq!((rows.len(), written.get()), (3, 3));
+        for ok in [&rows[0], &rows[2]] {
+            assert_eq!(ok.status, Status::Ok, "{:?}", ok.error);
+            assert!(ok.video_emb.is_some() && ok.audio_emb.is_some());
+        }
+        assert_internal_failure(&Outcome {
+            status: rows[1].status,
+            error_class: rows[1].error_class,
+            error: rows[1].error.clone(),
+        });
+    }
 }

@@ -80,22 +80,23 @@ pub fn decode_audio(path: &Path) -> Result<DecodedAudio, AudioError> {
                      rate: &mut usize| {
         while decoder.receive_frame(&mut decoded).is_ok() {
             *rate = decoded.rate() as usize;
-            append_frame(&decoded, channels);
+            append_frame(&decoded, channels).map_err(|m| corrupt(path, m))?;
         }
+        Ok::<(), MediaError>(())
     };
     loop {
         match packet.read(&mut ictx) {
             Ok(()) if packet.stream() != index => continue,
             Ok(()) => {
                 let _ = decoder.send_packet(&packet);
-                drain(&mut decoder, &mut channels, &mut sample_rate);
+                drain(&mut decoder, &mut channels, &mut sample_rate)?;
             }
             Err(ffmpeg_next::Error::Eof) => break,
             Err(e) => return Err(corrupt(path, e).into()),
         }
     }
     let _ = decoder.send_eof();
-    drain(&mut decoder, &mut channels, &mut sample_rate);
+    drain(&mut decoder, &mut channels, &mut sample_rate)?;
     if channels.first().is_none_or(Vec::is_empty) || sample_rate == 0 {
         return Err(corrupt(path, "no audio samples could be decoded").into());
     }
@@ -106,23 +107,63 @@ pub fn decode_audio(path: &Path) -> Result<DecodedAudio, AudioError> {
     })
 }
 
-/// Appends one decoded frame, converted to f32 the way FFmpeg's `aformat=flt` would.
-fn append_frame(f: &frame::Audio, channels: &mut Vec<Vec<f32>>) {
-    let n_ch = f.channels() as usize;
-    if channels.len() < n_ch {
-        channels.resize(n_ch, Vec::new());
-    }
-    let n = f.samples();
-    let (format, planar) = match f.format() {
+/// The sample format as (index into the converters below, planar).
+fn sample_format(format: Sample) -> Option<(usize, bool)> {
+    Some(match format {
         Sample::U8(l) => (0, l == Layout::Planar),
         Sample::I16(l) => (1, l == Layout::Planar),
         Sample::I32(l) => (2, l == Layout::Planar),
         Sample::I64(l) => (3, l == Layout::Planar),
         Sample::F32(l) => (4, l == Layout::Planar),
         Sample::F64(l) => (5, l == Layout::Planar),
-        Sample::None => return,
+        Sample::None => return None,
+    })
+}
+
+/// Checks that a frame has the channel count of the frames before it and the bytes its
+/// samples need, so that reading it cannot index out of bounds. A channel count that changes
+/// mid-stream (a mono segment followed by a 5.1 one) is refused, as the reference's FFmpeg
+/// filter graph refuses it; mixing them would leave the channels of unequal length.
+fn check_frame(
+    f: &frame::Audio,
+    known_channels: usize,
+    width: usize,
+    planar: bool,
+) -> Result<(), String> {
+    let (n_ch, n) = (f.channels() as usize, f.samples());
+    if known_channels != 0 && known_channels != n_ch {
+        return Err(format!(
+            "the number of audio channels changes mid-stream, from {known_channels} to {n_ch}"
+        ));
+    }
+    let (planes, plane_bytes) = if planar {
+        (n_ch, n * width)
+    } else {
+        (1, n * n_ch * width)
+    };
+    // Every plane is `linesize[0]` bytes long, so checking the first one checks them all.
+    if f.planes() < planes || f.data(0).len() < plane_bytes {
+        return Err(format!(
+            "a decoded audio frame holds fewer bytes than its {n} samples of {n_ch} channels need"
+        ));
+    }
+    Ok(())
+}
+
+/// Appends one decoded frame, converted to f32 the way FFmpeg's `aformat=flt` would.
+fn append_frame(f: &frame::Audio, channels: &mut Vec<Vec<f32>>) -> Result<(), String> {
+    let (n_ch, n) = (f.channels() as usize, f.samples());
+    if n == 0 || n_ch == 0 {
+        return Ok(()); // nothing to read (e.g. a flush frame)
+    }
+    let Some((format, planar)) = sample_format(f.format()) else {
+        return Ok(());
     };
     let width = [1, 2, 4, 8, 4, 8][format];
+    check_frame(f, channels.len(), width, planar)?;
+    if channels.is_empty() {
+        channels.resize(n_ch, Vec::new());
+    }
     let value = |b: &[u8]| -> f32 {
         match format {
             0 => (f32::from(b[0]) - 128.0) / 128.0,
@@ -154,7 +195,7 @@ fn append_frame(f: &frame::Audio, channels: &mut Vec<Vec<f32>>) {
                 out.extend(all[..n * n_ch].iter().skip(c).step_by(n_ch));
             }
         }
-        return;
+        return Ok(());
     }
     for (c, out) in channels.iter_mut().enumerate().take(n_ch) {
         if planar {
@@ -165,6 +206,7 @@ fn append_frame(f: &frame::Audio, channels: &mut Vec<Vec<f32>>) {
             out.extend((0..n).map(|i| value(&data[(i * n_ch + c) * width..])));
         }
     }
+    Ok(())
 }
 
 /// torchaudio's `_get_sinc_resample_kernel` (`sinc_interp_hann`, lowpass width 6, rolloff

@@ -182,8 +182,16 @@ impl ClipBpe {
         ids
     }
 
+    /// The token cache. A panic elsewhere while it was held (caught per row by `embed`) leaves
+    /// a valid map behind, so a poisoned lock is used as it is rather than failing every row.
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u32>>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn bpe_ids(&self, token: &str) -> Vec<u32> {
-        if let Some(ids) = self.cache.lock().expect("cache").get(token) {
+        if let Some(ids) = self.cache().get(token) {
             return ids.clone();
         }
         let mapped: Vec<String> = token
@@ -195,10 +203,7 @@ impl ClipBpe {
             .iter()
             .map(|piece| self.encoder[piece])
             .collect();
-        self.cache
-            .lock()
-            .expect("cache")
-            .insert(token.to_string(), ids.clone());
+        self.cache().insert(token.to_string(), ids.clone());
         ids
     }
 

@@ -548,7 +548,7 @@ fn to_rgb(
     let mut rgb = frame::Video::empty();
     scaler.as_mut().expect("scaler set").run(f, &mut rgb)?;
     let (w, h) = (w as usize, h as usize);
-    let stride = rgb.stride(0);
+    let stride = rgb_stride(&rgb, w, h).ok_or(ffmpeg_next::Error::InvalidData)?;
     let mut data = Vec::with_capacity(w * h * 3);
     for row in rgb.data(0).chunks(stride).take(h) {
         data.extend_from_slice(&row[..w * 3]);
@@ -558,6 +558,17 @@ fn to_rgb(
         height: h,
         data,
     })
+}
+
+/// The row stride of an RGB24 frame of `w` x `h`, when its buffer holds all the rows: `None`
+/// for an empty frame (an odd decoder output) instead of indexing past its data.
+fn rgb_stride(rgb: &frame::Video, w: usize, h: usize) -> Option<usize> {
+    if w == 0 || h == 0 || rgb.planes() == 0 {
+        return None;
+    }
+    let stride = rgb.stride(0);
+    let row = w * 3;
+    (stride >= row && rgb.data(0).len() >= stride * (h - 1) + row).then_some(stride)
 }
 
 /// Uses the frame's tagged YUV matrix and range, as FFmpeg's `scale` filter does with its

@@ -6,6 +6,7 @@
 //! * [`markdown`]: the `schemas/*.md` documentation, generated from the declaration.
 
 mod cell;
+mod count;
 mod groups;
 mod io;
 mod macros;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema};
 
 pub use cell::{Cell, EMBEDDING_DIM};
+pub use count::total_rows;
 pub use groups::{for_each_group, group_batches};
 pub use io::{
     open_raw, read_all, ExtendingWriter, RawTable, StreamFormat, TableReader, TableWriter,
