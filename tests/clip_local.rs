@@ -10,7 +10,7 @@ use common::*;
 use omega::outcome::{ErrorClass, Status};
 use omega::table::candidates::CandidateRow;
 use omega::table::clips::ClipRow;
-use omega::table::read_all;
+use omega::table::{read_all, TableWriter};
 
 /// A folder holding the whole media set plus the broken files, under odd names.
 fn media_folder(name: &str) -> PathBuf {
@@ -589,4 +589,35 @@ fn a_truncated_mp4_with_its_index_in_front_is_corrupt_media_with_where_its_data_
         k.error
     );
     assert!(k.error.as_deref().unwrap().contains("truncated"));
+}
+
+#[test]
+fn a_section_downloaded_from_a_non_keyframe_start_is_recorded_from_that_start() {
+    // What a validator gets when it re-fetches [start_time, end_time]: yt-dlp's
+    // `--download-sections` copies from the keyframe before 3.3 s, hidden behind an edit list.
+    let work = scratch("clip-section-url");
+    let server = MediaServer::start(&media_dir());
+    let url = server.url("media/cockatoo.mp4");
+    let mut row = CandidateRow::new("url", omega::ingest::ids::url_id(&url), 0);
+    row.url = Some(url.clone());
+    row.title = url.clone();
+    row.description = url;
+    let cands = work.join("c.parquet");
+    let mut w = TableWriter::<CandidateRow>::create(cands.to_str().unwrap()).unwrap();
+    w.write_rows(vec![row]).unwrap();
+    w.finish().unwrap();
+    let clips = clip(&cands, &work, &["--start", "3.3", "--timeout", "60"]);
+    let clips: Vec<ClipRow> = read_all(clips.to_str().unwrap()).unwrap();
+    let k = &clips[0];
+    assert_eq!(k.status, Status::Ok, "{:?}", k.error);
+    assert_eq!(k.clip_start_s, Some(3.3), "the section's shown start");
+    assert_eq!((k.start_time, k.end_time), (Some(3), Some(13)));
+    let clip = PathBuf::from(k.path.as_deref().unwrap());
+    assert_eq!(
+        first_frame_md5(&clip, 0.0),
+        first_frame_md5(&media("cockatoo.mp4"), 3.3),
+        "the clip shows the source from 3.3 s"
+    );
+    let first = first_shown(&clip);
+    assert!(first["video"] >= 0.0 && (first["audio"] - first["video"]).abs() < 0.05);
 }

@@ -179,7 +179,7 @@ struct Start {
 fn is_preroll(packet: &Packet, t: f64, origin_s: f64) -> bool {
     // SAFETY: `packet` wraps a valid AVPacket.
     let flags = unsafe { (*packet.as_ptr()).flags };
-    flags & ffmpeg_next::ffi::AV_PKT_FLAG_DISCARD as i32 != 0 || t < origin_s - 1e-6
+    flags & ffmpeg_next::ffi::AV_PKT_FLAG_DISCARD != 0 || t < origin_s - 1e-6
 }
 
 /// The start a video keyframe at `t` gives the clip, if the clip can start there.
