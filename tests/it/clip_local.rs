@@ -8,7 +8,7 @@ use crate::common::*;
 use omega::outcome::{ErrorClass, Status};
 use omega::table::candidates::CandidateRow;
 use omega::table::clips::ClipRow;
-use omega::table::read_all;
+use omega::table::{read_all, TableWriter};
 
 /// A folder holding the whole media set plus the broken files, under odd names.
 fn media_folder(name: &str) -> PathBuf {
@@ -34,8 +34,17 @@ fn by_title<T>(rows: Vec<T>, title: impl Fn(&T) -> String) -> BTreeMap<String, T
 }
 
 fn search_and_clip(dir: &Path, work: &Path, extra: &[&str]) -> (Vec<CandidateRow>, Vec<ClipRow>) {
+    let cands = search(dir, work);
+    let clips = clip(&cands, work, extra);
+    (
+        read_all(cands.to_str().unwrap()).unwrap(),
+        read_all(clips.to_str().unwrap()).unwrap(),
+    )
+}
+
+/// `omega search --source dir` of `dir` into `work/candidates.parquet`.
+fn search(dir: &Path, work: &Path) -> PathBuf {
     let cands = work.join("candidates.parquet");
-    let clips = work.join("clips.parquet");
     run_ok(
         omega()
             .args(["search", "--source", "dir"])
@@ -44,10 +53,16 @@ fn search_and_clip(dir: &Path, work: &Path, extra: &[&str]) -> (Vec<CandidateRow
             .arg(&cands)
             .arg("--quiet"),
     );
+    cands
+}
+
+/// `omega clip` of `cands` into `work/clips.parquet`, clips in `work/media`.
+fn clip(cands: &Path, work: &Path, extra: &[&str]) -> PathBuf {
+    let clips = work.join("clips.parquet");
     run_ok(
         omega()
             .arg("clip")
-            .arg(&cands)
+            .arg(cands)
             .arg("-o")
             .arg(&clips)
             .arg("--media-dir")
@@ -55,10 +70,7 @@ fn search_and_clip(dir: &Path, work: &Path, extra: &[&str]) -> (Vec<CandidateRow
             .args(extra)
             .arg("--quiet"),
     );
-    (
-        read_all(cands.to_str().unwrap()).unwrap(),
-        read_all(clips.to_str().unwrap()).unwrap(),
-    )
+    clips
 }
 
 #[test]
@@ -341,4 +353,269 @@ fn stages_compose_in_a_shell_pipe() {
     assert!(summary["bytes"].as_u64().unwrap() > 1_000_000);
     let clips: Vec<ClipRow> = read_all(work.join("clips.parquet").to_str().unwrap()).unwrap();
     assert_eq!(clips.len(), 2);
+}
+
+/// A quiet `ffmpeg` or `ffprobe` command (the real CLI).
+fn ff(program: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(["-v", "error"]);
+    cmd
+}
+
+/// Runs `cmd`, asserts success and returns its stdout.
+fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The MD5 of the first video frame a player shows of `path` (from `from_s` on), as FFmpeg
+/// decodes it: edit lists applied, preroll decoded but not shown.
+fn first_frame_md5(path: &Path, from_s: f64) -> String {
+    let text = stdout_of(
+        ff("ffmpeg")
+            .args(["-ss", &from_s.to_string(), "-i"])
+            .arg(path)
+            .args(["-map", "0:v:0", "-frames:v", "1", "-f", "framemd5", "-"]),
+    );
+    let line = text.lines().rfind(|l| !l.starts_with('#')).unwrap();
+    line.rsplit(',').next().unwrap().trim().to_string()
+}
+
+/// `(pts in seconds, flags, MD5 of the data)` of every video packet of `path`, in file order.
+fn video_packets(path: &Path) -> Vec<(f64, String, String)> {
+    let csv = stdout_of(
+        ff("ffprobe")
+            .args(["-select_streams", "v:0", "-show_data_hash", "MD5"])
+            .args([
+                "-show_entries",
+                "packet=pts_time,flags,data_hash",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(path),
+    );
+    csv.lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (
+                fields[0].parse().unwrap(),
+                fields[1].into(),
+                fields[2].into(),
+            )
+        })
+        .collect()
+}
+
+/// First shown timestamp of each stream kind (`video`, `audio`) when `path` is decoded.
+fn first_shown(path: &Path) -> BTreeMap<String, f64> {
+    let csv = stdout_of(
+        ff("ffprobe")
+            .args([
+                "-show_entries",
+                "frame=media_type,pts_time",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(path),
+    );
+    let mut first = BTreeMap::new();
+    for line in csv.lines() {
+        let (kind, pts) = line.split_once(',').unwrap();
+        first
+            .entry(kind.to_string())
+            .or_insert_with(|| pts.parse::<f64>().unwrap());
+    }
+    first
+}
+
+/// A section of cockatoo.mp4 (keyframes at 0, 3.8 and 7.25 s) cut from 3.3 s the way yt-dlp's
+/// `--download-sections` cuts: 3.3 s of hidden preroll before its edit list starts.
+fn section_with_preroll(dir: &Path) -> PathBuf {
+    let section = dir.join("section.mp4");
+    stdout_of(
+        ff("ffmpeg")
+            .args(["-ss", "3.3", "-i"])
+            .arg(media("cockatoo.mp4"))
+            .args(["-c", "copy"])
+            .arg(&section),
+    );
+    let first_packet = stdout_of(
+        ff("ffprobe")
+            .args([
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "packet=pts_time,flags",
+            ])
+            .args(["-read_intervals", "%+#1", "-of", "csv=p=0"])
+            .arg(&section),
+    );
+    let (pts, flags) = first_packet.trim().split_once(',').unwrap();
+    assert!(
+        pts.parse::<f64>().unwrap() < -3.0 && flags.contains('D'),
+        "the section starts with discarded preroll: {first_packet}"
+    );
+    section
+}
+
+#[test]
+fn a_section_cut_off_keyframe_is_clipped_from_its_shown_start_without_preroll() {
+    let dir = scratch("clip-preroll-src");
+    let section = section_with_preroll(&dir);
+    let work = scratch("clip-preroll");
+    let (_, clips) = search_and_clip(&dir, &work, &[]);
+    let k = &clips[0];
+    assert_eq!(k.status, Status::Ok, "{:?}", k.error);
+    assert_eq!(k.clip_start_s, Some(0.0), "the section's shown start");
+    assert_eq!(k.start_time, Some(0));
+    assert_eq!(k.end_time, Some(10), "whole seconds of the 10.7 s section");
+    let clip = PathBuf::from(k.path.as_deref().unwrap());
+
+    // The clip shows what the section shows, not the keyframe 3.3 s before it.
+    let shown = first_frame_md5(&section, 0.0);
+    assert_ne!(
+        shown,
+        first_frame_md5(&media("cockatoo.mp4"), 0.0),
+        "the preroll keyframe looks different, so the check below means something"
+    );
+    assert_eq!(first_frame_md5(&clip, 0.0), shown);
+    let first = first_shown(&clip);
+    let (video, audio) = (first["video"], first["audio"]);
+    assert!((0.0..0.05).contains(&video), "video shown from 0: {video}");
+    assert!(
+        (audio - video).abs() < 0.05,
+        "audio starts with the video: {audio} vs {video}"
+    );
+    let probed = omega::media::probe(&clip).unwrap();
+    assert!(
+        (probed.duration_s.unwrap() - 10.0).abs() < 0.1,
+        "no preroll in the shown duration: {:?}",
+        probed.duration_s
+    );
+}
+
+#[test]
+fn a_matroska_cut_of_a_section_starts_on_its_first_shown_keyframe() {
+    // Matroska has no edit list to hide preroll behind: the cut starts at the first keyframe
+    // after the section's start (cockatoo's 3.8 s keyframe, 0.5 s into the section).
+    let dir = scratch("cut-preroll-mkv");
+    let section = section_with_preroll(&dir);
+    let out = dir.join("clip.mkv");
+    let report = omega::media::cut(&section, &out, "matroska", 0.0, 5.0).unwrap();
+    assert!(
+        (report.start_s - 0.5).abs() < 0.01,
+        "starts at the first keyframe shown: {report:?}"
+    );
+    // Its first packet is the section's keyframe at that time, byte for byte.
+    let clip = video_packets(&out);
+    assert_eq!(
+        (clip[0].0, clip[0].1.as_str()),
+        (0.0, "K_"),
+        "{:?}",
+        clip[0]
+    );
+    let in_section: Vec<_> = video_packets(&section)
+        .into_iter()
+        .filter(|p| p.2 == clip[0].2)
+        .collect();
+    assert_eq!(in_section.len(), 1);
+    assert_eq!(
+        (in_section[0].0, in_section[0].1.as_str()),
+        (report.start_s, "K_"),
+        "a shown keyframe, where the report says"
+    );
+}
+
+#[test]
+fn a_truncated_mp4_with_its_index_in_front_is_corrupt_media_with_where_its_data_ends() {
+    let dir = scratch("clip-truncated-src");
+    let file = dir.join("hello.mp4");
+    stdout_of(
+        ff("ffmpeg")
+            .arg("-i")
+            .arg(media("movie-hello.mp4"))
+            .args(["-c", "copy", "-movflags", "+faststart"])
+            .arg(&file),
+    );
+    let whole = std::fs::read(&file).unwrap();
+    let find = |tag: &[u8]| whole.windows(4).position(|w| w == tag).unwrap();
+    assert!(find(b"moov") < find(b"mdat"), "index at the front");
+    let truncated = &whole[..whole.len() * 4 / 10];
+
+    // Truncated before `search`: the candidate is failed, with where the data ends.
+    let work = scratch("clip-truncated");
+    std::fs::write(&file, truncated).unwrap();
+    let cands: Vec<CandidateRow> = read_all(search(&dir, &work).to_str().unwrap()).unwrap();
+    let c = &cands[0];
+    assert_eq!(
+        (c.status, c.error_class),
+        (Status::Failed, Some(ErrorClass::CorruptMedia))
+    );
+    let message = c.error.as_deref().unwrap();
+    assert!(message.contains("truncated"), "{message}");
+    let data_end: f64 = message
+        .split("ends at ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("says where the data ends: {message}"));
+    assert!(
+        data_end > 1.0 && data_end < 6.0,
+        "40 % of the 8.3 s file's bytes: {message}"
+    );
+    assert!(
+        message.contains("8.3"),
+        "and the declared length: {message}"
+    );
+
+    // Truncated after `search` (an `ok` candidate): `clip` fails it the same way.
+    let work = scratch("clip-truncated-late");
+    std::fs::write(&file, &whole).unwrap();
+    let cands = search(&dir, &work);
+    std::fs::write(&file, truncated).unwrap();
+    let clips: Vec<ClipRow> = read_all(clip(&cands, &work, &[]).to_str().unwrap()).unwrap();
+    let k = &clips[0];
+    assert_eq!(
+        (k.status, k.error_class),
+        (Status::Failed, Some(ErrorClass::CorruptMedia)),
+        "{:?}",
+        k.error
+    );
+    assert!(k.error.as_deref().unwrap().contains("truncated"));
+}
+
+#[test]
+fn a_section_downloaded_from_a_non_keyframe_start_is_recorded_from_that_start() {
+    // What a validator gets when it re-fetches [start_time, end_time]: yt-dlp's
+    // `--download-sections` copies from the keyframe before 3.3 s, hidden behind an edit list.
+    let work = scratch("clip-section-url");
+    let server = MediaServer::start(&media_dir());
+    let url = server.url("media/cockatoo.mp4");
+    let mut row = CandidateRow::new("url", omega::ingest::ids::url_id(&url), 0);
+    row.url = Some(url.clone());
+    row.title = url.clone();
+    row.description = url;
+    let cands = work.join("c.parquet");
+    let mut w = TableWriter::<CandidateRow>::create(cands.to_str().unwrap()).unwrap();
+    w.write_rows(vec![row]).unwrap();
+    w.finish().unwrap();
+    let clips = clip(&cands, &work, &["--start", "3.3", "--timeout", "60"]);
+    let clips: Vec<ClipRow> = read_all(clips.to_str().unwrap()).unwrap();
+    let k = &clips[0];
+    assert_eq!(k.status, Status::Ok, "{:?}", k.error);
+    assert_eq!(k.clip_start_s, Some(3.3), "the section's shown start");
+    assert_eq!((k.start_time, k.end_time), (Some(3), Some(13)));
+    let clip = PathBuf::from(k.path.as_deref().unwrap());
+    assert_eq!(
+        first_frame_md5(&clip, 0.0),
+        first_frame_md5(&media("cockatoo.mp4"), 3.3),
+        "the clip shows the source from 3.3 s"
+    );
+    let first = first_shown(&clip);
+    assert!(first["video"] >= 0.0 && (first["audio"] - first["video"]).abs() < 0.05);
 }

@@ -273,7 +273,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Cuts `source` into `<media_dir>/<stem>.<ext>`, left under its temporary name until the
-/// caller has written the record. `offset_s` is where `source` starts in the original video.
+/// caller has written the record. `offset_s` is where `source` starts in the original video:
+/// for a yt-dlp section, `--start`, where its edit list starts (hidden preroll before that is
+/// never counted, see `media::cut`), so the recorded start is `--start` + a keyframe offset ≥ 0.
 fn cut_to_clip(
     source: &Path,
     media_dir: &Path,

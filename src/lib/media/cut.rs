@@ -2,11 +2,28 @@
 //! and an end are remuxed into a new file, without decoding. A copy cut can only start on a
 //! video keyframe, so the clip starts at the last keyframe at or before the requested start,
 //! and the [`CutReport`] says where it really starts and ends.
+//!
+//! # Preroll (edit lists)
+//!
+//! A source can hold packets that are decoded but never shown: an MP4 whose edit list starts
+//! after its first keyframe, as `ffmpeg -ss X -c copy` (and so yt-dlp's `--download-sections`)
+//! writes when X is not on a keyframe. FFmpeg hands those packets out flagged "discard", with
+//! timestamps before the source's start. They are the decoder's preroll, not video: the clip's
+//! shown start is never before the source's own start (so `start_s` is never negative).
+//! - MP4 output: the preroll video packets are copied with negative timestamps, from which the
+//!   MP4 muxer writes an edit list of its own, so the clip decodes from the keyframe yet shows
+//!   exactly what the source shows, from its first shown instant.
+//! - Other containers (Matroska has no edit lists): the clip starts at the first keyframe that
+//!   is not preroll, and `start_s` says so.
+//!
+//! Audio always starts at its first packet at or after the shown start (so at most one audio
+//! frame, about 21 ms, after the video); preroll audio is never copied.
 
 use std::path::Path;
 
 use ffmpeg_next::format::{self, context};
 use ffmpeg_next::media::Type;
+use ffmpeg_next::packet::Ref;
 use ffmpeg_next::{codec, encoder, Error, Packet, Rational};
 
 use super::probe::short_container_name;
@@ -15,7 +32,8 @@ use super::{init, MediaError};
 /// Where the written clip really lies in the source's timeline.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CutReport {
-    /// Start of the clip, seconds from the start of the source (a keyframe).
+    /// Start of the clip's shown video, seconds from the start of the source (a keyframe, or
+    /// the source's first shown instant when that keyframe is hidden preroll); never negative.
     pub start_s: f64,
     /// End of the clip (end of its last packet), seconds from the start of the source.
     pub end_s: f64,
@@ -117,7 +135,12 @@ pub fn cut(
         ictx.seek(target, ..target)
             .map_err(|e| corrupt(input, format!("seek to {start_s} s: {e}")))?;
     }
-    let report = copy_packets(&mut ictx, &mut octx, input, &mapped, &output_tbs, max_s)?;
+    let span = Span {
+        origin_s,
+        max_s,
+        hides_preroll: container == "mp4",
+    };
+    let report = copy_packets(&mut ictx, &mut octx, input, &mapped, &output_tbs, span)?;
     octx.write_trailer().map_err(write_err)?;
     let relative = |t: f64| round_us(t - origin_s);
     Ok(CutReport {
@@ -133,19 +156,61 @@ fn round_us(t: f64) -> f64 {
     (t * 1e6).round() / 1e6 + 0.0
 }
 
-/// Copies packets from the first video keyframe read until `max_s` after it. Returns
-/// absolute times on the source's clock.
+/// What part of the source to copy.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    /// The source's first shown instant, on its own clock.
+    origin_s: f64,
+    /// Longest clip to write.
+    max_s: f64,
+    /// The output container can hide preroll packets (MP4 edit lists).
+    hides_preroll: bool,
+}
+
+/// Where a copy starts, on the source's clock: the keyframe the decoder starts from, and the
+/// first instant shown (later than the keyframe only when the keyframe is hidden preroll).
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    decode_from: f64,
+    shown_from: f64,
+}
+
+/// A packet the source decodes but does not show (before its edit list starts).
+fn is_preroll(packet: &Packet, t: f64, origin_s: f64) -> bool {
+    // SAFETY: `packet` wraps a valid AVPacket.
+    let flags = unsafe { (*packet.as_ptr()).flags };
+    flags & ffmpeg_next::ffi::AV_PKT_FLAG_DISCARD != 0 || t < origin_s - 1e-6
+}
+
+/// The start a video keyframe at `t` gives the clip, if the clip can start there.
+fn start_at_keyframe(t: f64, preroll: bool, span: Span) -> Option<Start> {
+    match (preroll, span.hides_preroll) {
+        // `max`: a keyframe within float noise of the origin must not report -0.000001 s.
+        (false, _) => Some(Start {
+            decode_from: t,
+            shown_from: t.max(span.origin_s),
+        }),
+        (true, true) => Some(Start {
+            decode_from: t,
+            shown_from: span.origin_s,
+        }),
+        (true, false) => None, // it would be shown: wait for a keyframe that is not preroll
+    }
+}
+
+/// Copies packets from the first usable video keyframe read until `max_s` after the shown
+/// start. Returns absolute times on the source's clock.
 fn copy_packets(
     ictx: &mut context::Input,
     octx: &mut context::Output,
     input: &Path,
     mapped: &[Mapped],
     output_tbs: &[Rational],
-    max_s: f64,
+    span: Span,
 ) -> Result<CutReport, MediaError> {
     // The clip starts at the first video keyframe read: after a seek to `start_abs` with
     // `max_ts = start_abs` that is the keyframe the demuxer landed on, at or before the start.
-    let mut t0: Option<f64> = None;
+    let mut start: Option<Start> = None;
     let mut end = f64::MIN;
     let (mut video_packets, mut audio_packets) = (0u64, 0u64);
     let mut packet = Packet::empty();
@@ -162,42 +227,44 @@ fn copy_packets(
             continue;
         };
         let t = seconds(ts, m.input_tb);
-        let start = match t0 {
-            Some(start) => start,
-            None if m.is_video && packet.is_key() => *t0.insert(t),
+        let preroll = is_preroll(&packet, t, span.origin_s);
+        let s = match start {
+            Some(s) => s,
+            None if m.is_video && packet.is_key() => match start_at_keyframe(t, preroll, span) {
+                Some(s) => *start.insert(s),
+                None => continue,
+            },
             None => continue,
         };
-        if t < start {
-            continue; // audio (or B-frames) from before the first keyframe
+        // Video from the keyframe on (B-frames before it cannot decode; preroll after it is
+        // needed to decode what is shown); audio only where it is shown.
+        let keep_from = if m.is_video {
+            s.decode_from
+        } else {
+            s.shown_from
+        };
+        if t < keep_from || (preroll && !m.is_video) {
+            continue;
         }
         let packet_end = t + seconds(packet.duration(), m.input_tb);
-        if packet_end > start + max_s + 1e-6 {
+        if packet_end > s.shown_from + span.max_s + 1e-6 {
             // The clip holds whole frames only, so it never runs past `max_s`.
             if m.is_video {
                 break;
             }
             continue;
         }
-        let shift = (start / f64::from(m.input_tb)).round() as i64;
-        packet.set_pts(packet.pts().map(|v| v - shift));
-        packet.set_dts(packet.dts().map(|v| v - shift));
         end = end.max(packet_end);
-        packet.rescale_ts(m.input_tb, output_tbs[m.output_index]);
-        packet.set_stream(m.output_index);
-        packet.set_position(-1);
-        packet
-            .write_interleaved(octx)
-            .map_err(|e| MediaError::Write {
-                path: input.into(),
-                message: format!("writing packet: {e}"),
-            })?;
+        write_shifted(&mut packet, m, s.shown_from, octx, output_tbs, input)?;
         if m.is_video {
             video_packets += 1;
         } else {
             audio_packets += 1;
         }
     }
-    let start = t0.ok_or_else(|| corrupt(input, "no video keyframe found"))?;
+    let start = start
+        .ok_or_else(|| corrupt(input, "no video keyframe found"))?
+        .shown_from;
     if video_packets == 0 {
         return Err(corrupt(input, "no video packets in the requested range"));
     }
@@ -207,4 +274,28 @@ fn copy_packets(
         video_packets,
         audio_packets,
     })
+}
+
+/// Writes `packet` with its timestamps moved so that `start` (source seconds) becomes 0;
+/// preroll comes out negative, which the MP4 muxer hides behind an edit list.
+fn write_shifted(
+    packet: &mut Packet,
+    m: &Mapped,
+    start: f64,
+    octx: &mut context::Output,
+    output_tbs: &[Rational],
+    input: &Path,
+) -> Result<(), MediaError> {
+    let shift = (start / f64::from(m.input_tb)).round() as i64;
+    packet.set_pts(packet.pts().map(|v| v - shift));
+    packet.set_dts(packet.dts().map(|v| v - shift));
+    packet.rescale_ts(m.input_tb, output_tbs[m.output_index]);
+    packet.set_stream(m.output_index);
+    packet.set_position(-1);
+    packet
+        .write_interleaved(octx)
+        .map_err(|e| MediaError::Write {
+            path: input.into(),
+            message: format!("writing packet: {e}"),
+        })
 }

@@ -20,6 +20,23 @@ use crate::outcome::ErrorClass;
 pub enum MediaError {
     #[error("{path}: cannot read as media: {message}")]
     Corrupt { path: PathBuf, message: String },
+    /// The index (an MP4's `moov` at the front) promises more than the file holds: a download
+    /// or copy that stopped early.
+    #[error(
+        "{path}: truncated: its data ends at {data_end_s:.2} s of the {declared} its index \
+         declares ({bytes} of {needed} bytes present)",
+        declared = declared_s.map_or("length".to_string(), |d| format!("{d:.2} s"))
+    )]
+    Truncated {
+        path: PathBuf,
+        /// Where the last complete data ends, seconds from the start.
+        data_end_s: f64,
+        /// The duration the file's header declares.
+        declared_s: Option<f64>,
+        bytes: u64,
+        /// Bytes the index needs.
+        needed: u64,
+    },
     #[error("{path}: no video stream")]
     NoVideoStream { path: PathBuf },
     #[error("{path}: {source}")]
@@ -35,7 +52,7 @@ impl MediaError {
     /// The per-row error class this failure maps to.
     pub fn class(&self) -> ErrorClass {
         match self {
-            MediaError::Corrupt { .. } => ErrorClass::CorruptMedia,
+            MediaError::Corrupt { .. } | MediaError::Truncated { .. } => ErrorClass::CorruptMedia,
             MediaError::NoVideoStream { .. } => ErrorClass::NoVideoStream,
             MediaError::Io { .. } | MediaError::Write { .. } => ErrorClass::Other,
         }
