@@ -116,6 +116,12 @@ pub enum TableError {
         column: &'static str,
         message: String,
     },
+    #[error("{path}: no column `{column}` (columns: {})", .available.join(", "))]
+    UnknownColumn {
+        path: PathBuf,
+        column: String,
+        available: Vec<String>,
+    },
     #[error("{path}: the `{table}` schema version {found} is newer than this omega reads ({supported}); upgrade omega")]
     NewerVersion {
         path: PathBuf,
