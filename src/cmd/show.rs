@@ -1,7 +1,5 @@
 //! `omega show`: print a stage table as aligned text.
 
-use anyhow::Context;
-
 /// Print a table (Parquet file or Arrow IPC stream) as aligned text, like `xsv table`.
 ///
 /// Examples:
@@ -25,10 +23,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let raw = omega::table::open_raw(&args.input)?;
-    let path = raw.path.display().to_string();
     let (mut batches, mut rows, mut total) = (Vec::new(), 0, 0);
     for batch in raw.batches {
-        let batch = batch.map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        let batch = batch?;
         total += batch.num_rows();
         if rows < args.limit {
             let take = (args.limit - rows).min(batch.num_rows());
@@ -36,9 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             rows += take;
         }
     }
-    let text = omega::table::render(&batches, &args.columns, args.width)
-        .map_err(|e| anyhow::anyhow!(e))
-        .with_context(|| path.clone())?;
+    let text = omega::table::render(&raw.path, &raw.schema, &batches, &args.columns, args.width)?;
     super::print_stdout(&text)?;
     if total > rows {
         super::print_stdout(&format!("… {} more rows\n", total - rows))?;

@@ -334,18 +334,29 @@ fn a_closed_pipe_is_not_an_error() {
         .map(|i| response("a", &format!("v{i}"), 0, 10))
         .collect();
     write_responses(&table, &rows);
+    let src = work.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(media("bikes.mp4"), src.join("bikes.mp4")).unwrap();
+    let (table, src) = (table.to_str().unwrap(), src.to_str().unwrap());
     for args in [
-        vec!["show", "--limit", "3000"],
+        vec!["show", "--limit", "3000", table],
         vec!["schema", "responses"],
-        vec!["show", "--limit", "1"],
+        vec!["show", "--limit", "1", table],
+        // A table as an Arrow IPC stream on stdout, and the --json summary.
+        vec!["search", "--source", "dir", src, "-o", "-"],
+        vec![
+            "search",
+            "--json",
+            "--source",
+            "dir",
+            src,
+            "-o",
+            "c.parquet",
+        ],
     ] {
         let mut child = omega()
+            .current_dir(&work)
             .args(&args)
-            .args(if args[0] == "show" {
-                vec![table.to_str().unwrap()]
-            } else {
-                vec![]
-            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -8,6 +8,7 @@ mod ann;
 mod clip_local;
 mod dedup;
 mod embed;
+mod fuzz_readers;
 mod hardening;
 mod imagebind_audio;
 mod imagebind_text;

@@ -68,7 +68,8 @@ crate::table! {
         /// `ok`, `failed` or `skipped`.
         status: Status ["-"],
         /// Why the row is not `ok`: `bot_check`, `rate_limited`, `forbidden`, `unavailable`,
-        /// `live`, `timeout`, `no_video_stream`, `corrupt_media`, `too_short`, `invalid_input`, `other`, ...
+        /// `live`, `timeout`, `no_video_stream`, `corrupt_media`, `too_short`, `invalid_input`,
+        /// `internal`, `other`, ...
         error_class: Option<ErrorClass> ["-"],
         /// The underlying message (yt-dlp's or FFmpeg's text).
         error: Option<String> ["-"],

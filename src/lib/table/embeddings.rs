@@ -32,7 +32,8 @@ crate::table! {
         /// `ok`, `failed` or `skipped`.
         status: Status ["-"],
         /// `no_audio_stream`, `no_video_stream`, `corrupt_media`, `empty_description`,
-        /// `reference_incompatible` (--strict-reference), `model_error`, or the input's class.
+        /// `reference_incompatible` (--strict-reference), `model_error`, `internal` (omega failed on
+        /// this row; the message says how), or the input's class.
         error_class: Option<ErrorClass> ["-"],
         /// The underlying message.
         error: Option<String> ["-"],

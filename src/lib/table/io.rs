@@ -16,6 +16,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::reader::ChunkReader;
 
 use super::{column_positions, Table, TableError};
 use crate::fsutil::AtomicFile;
@@ -58,7 +59,9 @@ fn open_sink(path: &str, schema: &arrow_schema::SchemaRef) -> Result<(Sink, Path
         message: e.to_string(),
     };
     let sink = if path == "-" {
-        Sink::Ipc(StreamWriter::try_new(std::io::stdout(), schema).map_err(|e| fmt_err(&e))?)
+        Sink::Ipc(
+            StreamWriter::try_new(std::io::stdout(), schema).map_err(|e| arrow_error(e, &shown))?,
+        )
     } else {
         let file = AtomicFile::create(Path::new(path)).map_err(|e| TableError::Io {
             path: shown.clone(),
@@ -84,19 +87,33 @@ fn open_sink(path: &str, schema: &arrow_schema::SchemaRef) -> Result<(Sink, Path
     Ok((sink, shown))
 }
 
+/// An Arrow error as a table error, keeping an I/O error's kind (a closed pipe on stdout is
+/// EPIPE, which the CLI treats as a normal end, not as a failure).
+fn arrow_error(e: arrow_schema::ArrowError, path: &Path) -> TableError {
+    match e {
+        arrow_schema::ArrowError::IoError(_, source) => TableError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => TableError::Format {
+            path: path.to_path_buf(),
+            message: other.to_string(),
+        },
+    }
+}
+
 impl Sink {
     fn write(&mut self, batch: &RecordBatch, path: &Path) -> Result<(), TableError> {
-        let res = match self {
-            Sink::Parquet(w) => w.write(batch).map_err(|e| e.to_string()),
+        match self {
+            Sink::Parquet(w) => w.write(batch).map_err(|e| TableError::Format {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
             Sink::Ipc(w) => w
                 .write(batch)
                 .and_then(|_| w.flush())
-                .map_err(|e| e.to_string()),
-        };
-        res.map_err(|message| TableError::Format {
-            path: path.to_path_buf(),
-            message,
-        })
+                .map_err(|e| arrow_error(e, path)),
+        }
     }
 
     fn finish(self, path: &Path) -> Result<(), TableError> {
@@ -112,7 +129,7 @@ impl Sink {
                     source: e,
                 })
             }
-            Sink::Ipc(mut w) => w.finish().map_err(|e| fmt_err(e.to_string())),
+            Sink::Ipc(mut w) => w.finish().map_err(|e| arrow_error(e, path)),
         }
     }
 }
@@ -223,7 +240,9 @@ impl<E: Table> ExtendingWriter<E> {
     }
 }
 
-pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send>;
+/// A table's batches; every error already names the file. A table ends at its first error:
+/// what a decoder would make of the bytes after one is not to be trusted.
+pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, TableError>> + Send>;
 
 /// Reads a table batch by batch, checking the schema on open and every value on the way.
 pub struct TableReader<T: Table> {
@@ -252,10 +271,6 @@ pub fn open_raw(path: &str) -> Result<RawTable, TableError> {
         path: shown.clone(),
         source: e,
     };
-    let fmt_err = |m: String| TableError::Format {
-        path: shown.clone(),
-        message: m,
-    };
     let mut input: Box<dyn Read + Send> = if path == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -267,35 +282,26 @@ pub fn open_raw(path: &str) -> Result<RawTable, TableError> {
         .read_to_end(&mut magic)
         .map_err(io_err)?;
     if magic.is_empty() {
-        return Err(fmt_err(
+        return Err(format_error(
+            &shown,
             "empty input (expected a Parquet file or an Arrow IPC stream)".into(),
         ));
     }
-    let (batches, schema, format): (BatchIter, _, _) = if magic == PARQUET_MAGIC {
+    let (batches, schema, format) = if magic == PARQUET_MAGIC {
         // Parquet needs random access: reopen files, buffer stdin.
-        let reader = if path == "-" {
+        if path == "-" {
             let mut buf = magic;
             input.read_to_end(&mut buf).map_err(io_err)?;
-            parquet_batches(bytes::Bytes::from(buf))
+            open_parquet(bytes::Bytes::from(buf), &shown)?
         } else {
-            parquet_batches(File::open(path).map_err(io_err)?)
+            open_parquet(File::open(path).map_err(io_err)?, &shown)?
         }
-        .map_err(fmt_err)?;
-        let schema = arrow_array::RecordBatchReader::schema(&reader);
-        (
-            Box::new(reader.map(|b| b.map_err(|e| e.to_string()))),
-            schema,
-            StreamFormat::Parquet,
-        )
     } else {
         let chained = BufReader::new(Cursor::new(magic).chain(input));
-        let reader = StreamReader::try_new(chained, None).map_err(|e| fmt_err(e.to_string()))?;
+        let reader = guarded(&shown, || StreamReader::try_new(chained, None))?;
         let schema = reader.schema();
-        (
-            Box::new(reader.map(|b| b.map_err(|e| e.to_string()))),
-            schema,
-            StreamFormat::ArrowIpc,
-        )
+        let batches: BatchIter = Box::new(Guarded::new(reader, shown.clone()));
+        (batches, schema, StreamFormat::ArrowIpc)
     };
     Ok(RawTable {
         batches,
@@ -305,12 +311,107 @@ pub fn open_raw(path: &str) -> Result<RawTable, TableError> {
     })
 }
 
-fn parquet_batches<R: parquet::file::reader::ChunkReader + 'static>(
+fn open_parquet<R: ChunkReader + 'static>(
     input: R,
-) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, String> {
-    ParquetRecordBatchReaderBuilder::try_new(input)
-        .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
-        .map_err(|e| e.to_string())
+    path: &Path,
+) -> Result<(BatchIter, arrow_schema::SchemaRef, StreamFormat), TableError> {
+    let reader = guarded(path, || {
+        ParquetRecordBatchReaderBuilder::try_new(input)
+            .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+    })?;
+    let schema = arrow_array::RecordBatchReader::schema(&reader);
+    let batches: BatchIter = Box::new(Guarded::new(reader, path.to_path_buf()));
+    Ok((batches, schema, StreamFormat::Parquet))
+}
+
+fn format_error(path: &Path, message: String) -> TableError {
+    TableError::Format {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside [`guarded`], whose panics are reported as errors.
+    static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs one step of the `parquet` or `arrow-ipc` decoder. They panic on some corrupt files
+/// (out-of-range offsets, impossible lengths); we cannot fix them, so a panic there becomes
+/// a [`TableError::Format`] naming the file, and is not printed (see [`quiet_decoder_panics`]).
+fn guarded<R, E: std::fmt::Display>(
+    path: &Path,
+    step: impl FnOnce() -> Result<R, E>,
+) -> Result<R, TableError> {
+    quiet_decoder_panics();
+    let outer = DECODING.replace(true);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(step));
+    DECODING.set(outer);
+    match result {
+        Ok(done) => done.map_err(|e| format_error(path, e.to_string())),
+        Err(payload) => Err(format_error(
+            path,
+            format!(
+                "corrupt data (the decoder panicked: {})",
+                panic_text(payload.as_ref())
+            ),
+        )),
+    }
+}
+
+/// Wraps the panic hook, once, so that a panic inside [`guarded`] on this thread prints
+/// nothing: it is reported as an error instead. The flag is per thread, so a panic anywhere
+/// else (another thread, or outside the decoder) still reaches the previous hook as before.
+fn quiet_decoder_panics() {
+    static WRAP: std::sync::Once = std::sync::Once::new();
+    WRAP.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !DECODING.try_with(std::cell::Cell::get).unwrap_or(false) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
+/// A decoder's batches with each step [`guarded`], ending at the first error.
+struct Guarded<I> {
+    inner: Option<I>,
+    path: PathBuf,
+}
+
+impl<I> Guarded<I> {
+    fn new(inner: I, path: PathBuf) -> Self {
+        Guarded {
+            inner: Some(inner),
+            path,
+        }
+    }
+}
+
+impl<I, E> Iterator for Guarded<I>
+where
+    I: Iterator<Item = Result<RecordBatch, E>>,
+    E: std::fmt::Display,
+{
+    type Item = Result<RecordBatch, TableError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let inner = self.inner.as_mut()?;
+        let step = guarded(&self.path, || inner.next().transpose()).transpose();
+        if !matches!(step, Some(Ok(_))) {
+            self.inner = None;
+        }
+        step
+    }
 }
 
 impl<T: Table> TableReader<T> {
@@ -348,12 +449,7 @@ impl<T: Table> TableReader<T> {
     pub fn next_batch(&mut self) -> Option<Result<(RecordBatch, Vec<T>), TableError>> {
         let batch = match self.batches.next()? {
             Ok(b) => b,
-            Err(message) => {
-                return Some(Err(TableError::Format {
-                    path: self.path.clone(),
-                    message,
-                }))
-            }
+            Err(e) => return Some(Err(e)),
         };
         let arrays: Vec<&dyn arrow_array::Array> = self
             .positions

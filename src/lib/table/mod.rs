@@ -137,6 +137,12 @@ pub enum TableError {
         reference: PathBuf,
         difference: String,
     },
+    #[error("{path}: no column `{column}` (columns: {})", .available.join(", "))]
+    UnknownColumn {
+        path: PathBuf,
+        column: String,
+        available: Vec<String>,
+    },
     #[error("{path}: the `{table}` schema version {found} is newer than this omega reads ({supported}); upgrade omega")]
     NewerVersion {
         path: PathBuf,

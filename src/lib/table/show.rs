@@ -1,9 +1,13 @@
 //! Plain-text rendering of any stage table, for `omega show` and the demo.
 
+use std::path::Path;
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::DataType;
+use arrow_schema::{DataType, Schema};
+
+use super::TableError;
 
 /// The text of one cell; `null` for nulls, `[N × type]` for list columns.
 pub fn cell_text(array: &dyn Array, row: usize) -> String {
@@ -34,27 +38,29 @@ fn trim_float(v: f64) -> String {
     }
 }
 
-/// Renders `columns` (all when empty) of the batches as an aligned text table, cutting cells
-/// to `width` characters and newlines to `⏎`.
-pub fn render(batches: &[RecordBatch], columns: &[String], width: usize) -> Result<String, String> {
-    let Some(first) = batches.first() else {
-        return Ok(String::new());
-    };
-    let schema = first.schema();
+/// Renders `columns` (all when empty) of `batches`, read from `path` with `schema`, as an
+/// aligned text table, cutting cells to `width` characters and newlines to `⏎`. A column
+/// name the schema lacks is an error naming the file, even when there are no rows to show.
+pub fn render(
+    path: &Path,
+    schema: &Schema,
+    batches: &[RecordBatch],
+    columns: &[String],
+    width: usize,
+) -> Result<String, TableError> {
     let names: Vec<String> = if columns.is_empty() {
         schema.fields().iter().map(|f| f.name().clone()).collect()
     } else {
         columns.to_vec()
     };
-    let idx: Vec<usize> = names
+    let idx = names
         .iter()
-        .map(|n| {
-            schema
-                .index_of(n)
-                .map_err(|_| format!("no column `{n}` (columns: {})", field_list(&schema)))
-        })
-        .collect::<Result<_, _>>()?;
-    let mut rows = vec![names.clone()];
+        .map(|n| column_index(path, schema, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    if batches.is_empty() {
+        return Ok(String::new());
+    }
+    let mut rows = vec![names];
     for b in batches {
         for r in 0..b.num_rows() {
             rows.push(
@@ -64,7 +70,23 @@ pub fn render(batches: &[RecordBatch], columns: &[String], width: usize) -> Resu
             );
         }
     }
-    let widths: Vec<usize> = (0..names.len())
+    Ok(aligned(&rows))
+}
+
+fn column_index(path: &Path, schema: &Schema, name: &str) -> Result<usize, TableError> {
+    schema
+        .index_of(name)
+        .map_err(|_| TableError::UnknownColumn {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+            available: schema.fields().iter().map(|f| f.name().clone()).collect(),
+        })
+}
+
+/// The rows as lines of cells padded to their column's width.
+fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -77,16 +99,7 @@ pub fn render(batches: &[RecordBatch], columns: &[String], width: usize) -> Resu
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
-    Ok(out)
-}
-
-fn field_list(schema: &arrow_schema::Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    out
 }
 
 fn shorten(s: &str, width: usize) -> String {
