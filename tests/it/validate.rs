@@ -119,7 +119,7 @@ fn structural_rules_in_the_originals_order() {
     let mut c = Vec::new();
     for (i, len) in [3i64, 130]
         .into_iter()
-        .chain(std::iter::repeat(5).take(10))
+        .chain(std::iter::repeat_n(5, 10))
         .enumerate()
     {
         let mut r = base[i % base.len()].clone();

@@ -39,7 +39,6 @@ pub fn dedup_answer(
         .map(|&i| rows[i].video_emb.as_deref().expect("filtered"))
         .collect();
     let local = in_batch(&videos, cfg);
-    let mut index = index;
     let nearest = match index.as_deref() {
         Some(ix) => Some(ix.nearest(&videos)?),
         None => None,
@@ -98,7 +97,7 @@ pub fn dedup_answer(
         c.error_class = outcome.error_class;
         c.error = outcome.error;
     }
-    if let (true, Some(ix)) = (insert, index.as_deref_mut()) {
+    if let (true, Some(ix)) = (insert, index) {
         ix.insert(&accepted)?;
     }
     Ok(out)

@@ -202,12 +202,12 @@ fn dump(dir: &Path, id: &str, p: &Prepared) -> std::io::Result<()> {
     )
 }
 
+/// One model call on a batch of inputs.
+type BatchRun<'a, T> = dyn FnMut(&[T]) -> Result<Vec<Embedding>, ModelError> + 'a;
+
 /// Runs `run` over `items`, halving the batch after an out-of-memory error (a GPU that is
 /// short of memory slows down instead of killing the run).
-fn in_batches<T>(
-    items: &[T],
-    run: &mut dyn FnMut(&[T]) -> Result<Vec<Embedding>, ModelError>,
-) -> Result<Vec<Embedding>, ModelError> {
+fn in_batches<T>(items: &[T], run: &mut BatchRun<T>) -> Result<Vec<Embedding>, ModelError> {
     if items.is_empty() {
         return Ok(Vec::new());
     }

@@ -169,10 +169,7 @@ fn append_frame(f: &frame::Audio, channels: &mut Vec<Vec<f32>>) -> Result<(), St
             0 => (f32::from(b[0]) - 128.0) / 128.0,
             1 => f32::from(i16::from_ne_bytes([b[0], b[1]])) / 32768.0,
             2 => (i32::from_ne_bytes(b[..4].try_into().unwrap()) as f64 / 2147483648.0) as f32,
-            3 => {
-                (i64::from_ne_bytes(b[..8].try_into().unwrap()) as f64 / 9.223372036854775808e18)
-                    as f32
-            }
+            3 => (i64::from_ne_bytes(b[..8].try_into().unwrap()) as f64 / 2f64.powi(63)) as f32,
             4 => f32::from_ne_bytes(b[..4].try_into().unwrap()),
             _ => f64::from_ne_bytes(b[..8].try_into().unwrap()) as f32,
         }

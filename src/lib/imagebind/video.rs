@@ -150,7 +150,7 @@ pub fn decord_info(path: &Path) -> Result<DecordInfo, MediaError> {
             num_frames += usize::from(packet.stream() == index);
         }
     }
-    if num_frames == 0 || !(fps > 0.0) {
+    if num_frames == 0 || fps.is_nan() || fps <= 0.0 {
         return Err(corrupt(path, "no video frames"));
     }
     Ok(DecordInfo {
@@ -406,6 +406,8 @@ fn decode_group(
 }
 
 /// Whether the decoder reported errors or corruption in this frame.
+// The cast is a no-op with Debian's FFmpeg 5.1 bindings, not with every FFmpeg's.
+#[allow(clippy::unnecessary_cast)]
 fn decode_errors(f: &frame::Video) -> bool {
     // SAFETY: reads two plain fields of a valid frame.
     unsafe {
@@ -574,6 +576,8 @@ fn rgb_stride(rgb: &frame::Video, w: usize, h: usize) -> Option<usize> {
 /// Uses the frame's tagged YUV matrix and range, as FFmpeg's `scale` filter does with its
 /// default `in_color_matrix=auto` (a bare swscale context would assume BT.601, limited range,
 /// and miss decord's bytes on BT.709-tagged phone videos).
+// The casts are no-ops with Debian's FFmpeg 5.1 bindings, not with every FFmpeg's.
+#[allow(clippy::unnecessary_cast)]
 fn apply_frame_colorspace(ctx: &mut scaling::Context, f: &frame::Video) {
     use ffmpeg_next::ffi;
     // SAFETY: plain FFmpeg calls on a valid context and frame; the coefficient tables are
