@@ -213,3 +213,12 @@ pub fn validate_unchecked(input: &Path, output: &Path) {
             .arg("-q"),
     );
 }
+
+/// Writes `batch` as a Parquet file with the plain arrow writer (tables omega itself would
+/// never write: foreign schemas, out-of-range values, shuffled answers).
+pub fn write_batch(path: &Path, batch: &arrow_array::RecordBatch) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}

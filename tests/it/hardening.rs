@@ -64,11 +64,7 @@ fn write_with_column(path: &Path, rows: &[ResponseRow], column: &str, values: Ar
     let schema = ResponseRow::schema();
     let mut arrays = ResponseRow::to_arrays(rows);
     arrays[schema.index_of(column).unwrap()] = values;
-    let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_batch(path, &RecordBatch::try_new(schema, arrays).unwrap());
 }
 
 fn validate(input: &Path, output: &Path, extra: &[&str]) -> Command {
@@ -183,12 +179,7 @@ fn validate_keeps_every_input_column_and_takes_the_config() {
     ));
     let mut arrays = ResponseRow::to_arrays(&rows);
     arrays.push(Arc::new(StringArray::from(vec!["r7", "r7"])));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&input).unwrap(), schema, None)
-            .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_batch(&input, &RecordBatch::try_new(schema, arrays).unwrap());
 
     let output = work.join("v.parquet");
     run_ok(&mut validate(&input, &output, &[]));
@@ -255,15 +246,10 @@ fn every_grouping_stage_refuses_split_answers() {
         .map(|c| arrow_select::take::take(c.as_ref(), &order, None).unwrap())
         .collect();
     let split = work.join("split.parquet");
-    let shuffled = RecordBatch::try_new(raw.schema.clone(), columns).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&split).unwrap(),
-        raw.schema.clone(),
-        None,
-    )
-    .unwrap();
-    w.write(&shuffled).unwrap();
-    w.close().unwrap();
+    write_batch(
+        &split,
+        &RecordBatch::try_new(raw.schema.clone(), columns).unwrap(),
+    );
     refused(
         omega()
             .args(["dedup", "-q", "-i"])
@@ -297,12 +283,10 @@ fn dataset_dedup_refuses_shards_of_another_schema() {
     let mut fields: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields[1] = fields[1].clone().with_name("uid");
     let renamed = Arc::new(arrow_schema::Schema::new(fields));
-    let batch = RecordBatch::try_new(renamed.clone(), ResponseRow::to_arrays(&rows)).unwrap();
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&b).unwrap(), renamed, None)
-            .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_batch(
+        &b,
+        &RecordBatch::try_new(renamed, ResponseRow::to_arrays(&rows)).unwrap(),
+    );
     let out = work.join("u.parquet");
     let refusal = refused(
         omega()

@@ -120,10 +120,7 @@ fn stdin_accepts_parquet_and_arrow_ipc() {
 
 fn write_foreign(path: &std::path::Path, fields: Vec<Field>, columns: Vec<arrow_array::ArrayRef>) {
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_batch(path, &batch);
 }
 
 #[test]

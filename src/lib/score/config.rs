@@ -159,17 +159,13 @@ impl ScoreConfig {
             ("duplicate_threshold", self.duplicate_threshold),
             ("difference_threshold", self.difference_threshold),
         ];
-        if let Some((f, v)) = finite.iter().find(|(_, v)| !v.is_finite()) {
-            return Err((f, v.to_string(), "must be a finite number"));
-        }
+        first_bad(&finite, |v| v.is_finite(), "must be a finite number")?;
         let unit = [
             ("check_probability", self.check_probability),
             ("moving_average_alpha", self.moving_average_alpha),
             ("stuffing_confidence", self.stuffing_confidence),
         ];
-        if let Some((f, v)) = unit.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
-            return Err((f, v.to_string(), "must be within 0..1"));
-        }
+        first_bad(&unit, |v| (0.0..=1.0).contains(&v), "must be within 0..1")?;
         let lengths_ok = self.min_video_length >= 0.0
             && self.min_video_length <= self.max_video_length
             && self.max_video_length.is_finite();
@@ -186,10 +182,21 @@ impl ScoreConfig {
             ("extraneous_chunk_tokens", self.extraneous_chunk_tokens),
             ("max_chunks", self.max_chunks),
         ];
-        if let Some((f, v)) = counts.iter().find(|(_, v)| *v == 0) {
-            return Err((f, v.to_string(), "must be at least 1"));
-        }
+        let counts = counts.map(|(f, v)| (f, v as f64));
+        first_bad(&counts, |v| v >= 1.0, "must be at least 1")?;
         Ok(())
+    }
+}
+
+/// The first `(field, value)` whose value breaks `rule`, as `check` reports it.
+fn first_bad(
+    values: &[(&'static str, f64)],
+    ok: impl Fn(f64) -> bool,
+    rule: &'static str,
+) -> Result<(), (&'static str, String, &'static str)> {
+    match values.iter().find(|(_, v)| !ok(*v)) {
+        Some((field, value)) => Err((field, value.to_string(), rule)),
+        None => Ok(()),
     }
 }
 
