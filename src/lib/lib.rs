@@ -3,12 +3,14 @@
 //! Each stage of the `omega` CLI is a thin layer over a function here, so the long-running
 //! miner and validator loops call exactly the same code as the one-shot commands.
 //!
+//! * [`chain`]: the Bittensor chain layer (today: the SDK's weight processing).
 //! * [`table`]: the stage tables (schemas declared once), Parquet / Arrow IPC I/O.
 //! * [`ingest`]: yt-dlp driving, `search` sources, `clip`.
 //! * [`media`]: FFmpeg probing, stream-copy cutting, hashing.
 //! * [`outcome`], [`report`], [`progress`], [`fsutil`]: per-row outcomes, summaries,
 //!   progress bars, atomic writes.
 
+pub mod chain;
 pub mod dedup;
 pub mod embed;
 pub mod fsutil;

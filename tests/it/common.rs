@@ -68,6 +68,22 @@ pub fn python() -> String {
     std::env::var("OMEGA_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
+/// The Python of the virtual environment holding the real bittensor SDK (9.10.1, OMEGA's pins),
+/// which `scripts/setup.sh` installs and names in `OMEGA_BITTENSOR_PYTHON`.
+pub fn bittensor_python() -> PathBuf {
+    let python = std::env::var_os("OMEGA_BITTENSOR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/bittensor-sdk/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "the bittensor SDK is missing ({}): run scripts/setup.sh first",
+        python.display()
+    );
+    python
+}
+
 pub fn support(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/support")

@@ -18,4 +18,5 @@ mod score;
 mod tables;
 mod text_model;
 mod validate;
+mod weights;
 mod ytdlp_net;
