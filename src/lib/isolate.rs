@@ -8,14 +8,18 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-/// The message of a caught panic.
-pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    let text = payload
+/// The text a panic was raised with (`panic!` gives a `&str` or a `String`).
+pub fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    payload
         .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("internal error (please report it): {text}")
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic")
+}
+
+/// The message of a caught panic, as a failed row reports it.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    format!("internal error (please report it): {}", panic_text(payload))
 }
 
 /// `f()`, or the panic's message if it panicked.

@@ -92,6 +92,32 @@ fn duplicates_then_novelty_against_the_index() {
     // Without an index only local novelty counts.
     let local = dedup(&v, &work.join("d3.parquet"), &[]);
     assert!(local.iter().all(|c| c.global_novelty.is_none()));
+    // The thresholds come from --config (they used to be hard-coded in dedup): a duplicate
+    // threshold no cosine can pass, and a difference threshold below any novelty, make every
+    // video new.
+    let config = work.join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"duplicate_threshold": 1.5, "difference_threshold": -1.0}"#,
+    )
+    .unwrap();
+    let lenient = dedup(
+        &v,
+        &work.join("d4.parquet"),
+        &[
+            "--index",
+            index.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(lenient.len(), first.len());
+    assert!(
+        lenient
+            .iter()
+            .all(|c| c.status == Status::Ok && !c.too_similar),
+        "{lenient:#?}"
+    );
 }
 
 /// `omega dedup --build-index DIR TABLE`.

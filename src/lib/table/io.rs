@@ -353,7 +353,7 @@ fn guarded<R, E: std::fmt::Display>(
             path,
             format!(
                 "corrupt data (the decoder panicked: {})",
-                panic_text(payload.as_ref())
+                crate::isolate::panic_text(payload.as_ref())
             ),
         )),
     }
@@ -372,14 +372,6 @@ fn quiet_decoder_panics() {
             }
         }));
     });
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("no message")
 }
 
 /// A decoder's batches with each step [`guarded`], ending at the first error.
