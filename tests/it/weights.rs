@@ -29,6 +29,18 @@ struct Case {
 }
 
 impl Case {
+    /// omega's processing of this case.
+    fn process(&self) -> Result<(Vec<Uid>, Vec<f64>), WeightsError> {
+        process_weights(
+            &self.uids,
+            &self.weights,
+            self.n,
+            self.min_allowed_weights,
+            self.max_weight_limit,
+            self.exclude_quantile,
+        )
+    }
+
     fn to_json(&self) -> Value {
         // f32 -> f64 is exact and JSON keeps f64 exactly; NaN becomes null (the helper's NaN).
         let weights: Vec<f64> = self.weights.iter().map(|&w| f64::from(w)).collect();
@@ -77,14 +89,7 @@ fn uids_of(v: &Value) -> Vec<Uid> {
 
 /// Compares omega with the SDK's answer for one case; returns a description of any difference.
 fn compare(case: &Case, sdk: &Value) -> Result<(), String> {
-    let ours = process_weights(
-        &case.uids,
-        &case.weights,
-        case.n,
-        case.min_allowed_weights,
-        case.max_weight_limit,
-        case.exclude_quantile,
-    );
+    let ours = case.process();
     let (uids, weights) = match (ours, sdk.get("error")) {
         (Err(_), Some(_)) => return Ok(()),
         (Ok(processed), None) => processed,
@@ -262,14 +267,7 @@ fn weights_sdk_zeroes_nan_and_negative_weights_where_omega_refuses_them() {
         } else {
             -rng.f32() - 0.01
         };
-        let refused = process_weights(
-            &case.uids,
-            &case.weights,
-            case.n,
-            case.min_allowed_weights,
-            case.max_weight_limit,
-            case.exclude_quantile,
-        );
+        let refused = case.process();
         let first_bad = case
             .weights
             .iter()
