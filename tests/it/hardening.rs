@@ -386,3 +386,17 @@ fn clip_takes_its_input_as_a_flag_or_positionally() {
         assert_eq!(rows[0].status, omega::outcome::Status::Ok, "{flag:?}");
     }
 }
+
+#[test]
+fn validate_reads_its_table_from_stdin() {
+    // validate looks at the schema before choosing a reader; stdin must be read only once.
+    let work = scratch("hardening-validate-stdin");
+    let input = work.join("r.parquet");
+    write_responses(&input, &[response("a", "v1", 0, 10)]);
+    let output = work.join("v.parquet");
+    let mut cmd = validate(Path::new("-"), &output, &[]);
+    cmd.stdin(std::fs::File::open(&input).unwrap());
+    run_ok(&mut cmd);
+    let v: Vec<ValidatedColumns> = read_all(output.to_str().unwrap()).unwrap();
+    assert_eq!(v.len(), 1);
+}

@@ -95,20 +95,16 @@ fn arrow_error(e: arrow_schema::ArrowError, path: &Path) -> TableError {
             path: path.to_path_buf(),
             source,
         },
-        other => TableError::Format {
-            path: path.to_path_buf(),
-            message: other.to_string(),
-        },
+        other => format_error(path, other.to_string()),
     }
 }
 
 impl Sink {
     fn write(&mut self, batch: &RecordBatch, path: &Path) -> Result<(), TableError> {
         match self {
-            Sink::Parquet(w) => w.write(batch).map_err(|e| TableError::Format {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }),
+            Sink::Parquet(w) => w
+                .write(batch)
+                .map_err(|e| format_error(path, e.to_string())),
             Sink::Ipc(w) => w
                 .write(batch)
                 .and_then(|_| w.flush())
@@ -409,7 +405,12 @@ where
 impl<T: Table> TableReader<T> {
     /// Opens a Parquet file or Arrow IPC stream (`-` reads stdin) and checks its schema.
     pub fn open(path: &str) -> Result<Self, TableError> {
-        let raw = open_raw(path)?;
+        Self::from_raw(open_raw(path)?)
+    }
+
+    /// Reads a table already opened with [`open_raw`] (a caller that looked at its schema
+    /// first), checking its schema; stdin is read only once.
+    pub fn from_raw(raw: RawTable) -> Result<Self, TableError> {
         let positions = column_positions::<T>(&raw.schema, &raw.path)?;
         Ok(TableReader {
             batches: raw.batches,

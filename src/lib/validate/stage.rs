@@ -35,7 +35,7 @@ fn read_responses(
 ) -> Result<(Batches, SchemaRef, std::path::PathBuf), TableError> {
     let raw = open_raw(input)?;
     if raw.schema.column_with_name("response_id").is_some() {
-        let mut reader = TableReader::<ResponseRow>::open(input)?;
+        let mut reader = TableReader::<ResponseRow>::from_raw(raw)?;
         let (schema, path) = (reader.schema().clone(), reader.path().to_path_buf());
         return Ok((
             Box::new(std::iter::from_fn(move || reader.next_batch())),
@@ -43,7 +43,7 @@ fn read_responses(
             path,
         ));
     }
-    let mut reader = TableReader::<EmbeddedClipView>::open(input)?;
+    let mut reader = TableReader::<EmbeddedClipView>::from_raw(raw)?;
     let (input_schema, path) = (reader.schema().clone(), reader.path().to_path_buf());
     let own = ResponseRow::schema();
     let extra: Vec<usize> = (0..input_schema.fields().len())
