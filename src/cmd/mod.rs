@@ -5,12 +5,15 @@ mod args;
 mod clip;
 mod dedup;
 mod embed;
+mod metagraph;
 mod push_hf;
 mod schema;
 mod score;
 mod search;
+mod set_weights;
 mod show;
 mod validate;
+mod verify_transfer;
 
 use std::io::IsTerminal;
 
@@ -61,6 +64,9 @@ enum Command {
     PushHf(push_hf::Args),
     Show(show::Args),
     Schema(schema::Args),
+    Metagraph(metagraph::Args),
+    SetWeights(set_weights::Args),
+    VerifyTransfer(verify_transfer::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -74,6 +80,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PushHf(args) => push_hf::run(args, &cli.global),
         Command::Show(args) => show::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Metagraph(args) => metagraph::run(args, &cli.global),
+        Command::SetWeights(args) => set_weights::run(args, &cli.global),
+        Command::VerifyTransfer(args) => verify_transfer::run(args, &cli.global),
     }
 }
 
@@ -102,6 +111,36 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+/// A refusal that ends the run with its own exit code (`verify-transfer`'s verdicts).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ExitWith {
+    pub code: i32,
+    pub message: String,
+}
+
+/// The exit code for an error: its own for an [`ExitWith`], else 1.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<ExitWith>()
+        .and_then(|x| u8::try_from(x.code).ok())
+        .unwrap_or(1)
+}
+
+/// A block hash flag (`0x` + 64 hex digits).
+fn block_hash(text: &str) -> anyhow::Result<subxt::utils::H256> {
+    omega::chain::wallet::hex_bytes(text)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(subxt::utils::H256)
+        .ok_or_else(|| anyhow::anyhow!("`{text}` is not a block hash (0x and 64 hex digits)"))
+}
+
+/// An SS58 address flag.
+fn account(text: &str, flag: &str) -> anyhow::Result<subxt::utils::AccountId32> {
+    text.trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{flag} `{text}` is not an SS58 address: {e}"))
 }
 
 /// Whether `e` comes from writing to a closed pipe (EPIPE), anywhere in its chain.

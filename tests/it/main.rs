@@ -5,9 +5,11 @@ mod common;
 
 #[cfg(feature = "ann")]
 mod ann;
+mod chain;
 mod clip_local;
 mod dedup;
 mod embed;
+mod fake_node;
 mod fuzz_readers;
 mod hardening;
 mod imagebind_audio;

@@ -163,6 +163,22 @@ impl Cell for Option<crate::uid::Uid> {
     }
 }
 
+/// A UID that must be present (the key of a `weights` or `metagraph` row).
+impl Cell for crate::uid::Uid {
+    fn data_type() -> DataType {
+        DataType::Int64
+    }
+    fn to_array(values: Vec<Self>) -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(
+            values.into_iter().map(i64::from),
+        ))
+    }
+    fn from_array(array: &dyn Array) -> Result<Vec<Self>, (usize, String)> {
+        first_null(array)?;
+        <Option<crate::uid::Uid>>::from_array(array).map(|v| v.into_iter().flatten().collect())
+    }
+}
+
 /// Enums stored by name in a string column.
 macro_rules! named_cell {
     ($t:ty) => {

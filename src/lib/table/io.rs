@@ -48,6 +48,7 @@ enum Sink {
 pub struct TableWriter<T: Table> {
     sink: Sink,
     path: PathBuf,
+    schema: arrow_schema::SchemaRef,
     pending: Vec<T>,
     rows: usize,
 }
@@ -132,10 +133,24 @@ impl Sink {
 
 impl<T: Table> TableWriter<T> {
     pub fn create(path: &str) -> Result<Self, TableError> {
-        let (sink, path) = open_sink(path, &T::schema())?;
+        Self::create_with_metadata(path, &[])
+    }
+
+    /// As [`create`](Self::create), with extra key-value pairs in the file's metadata (the
+    /// block a `metagraph` was read at).
+    pub fn create_with_metadata(path: &str, extra: &[(&str, String)]) -> Result<Self, TableError> {
+        let base = T::schema();
+        let mut metadata = base.metadata().clone();
+        metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let schema = Arc::new(arrow_schema::Schema::new_with_metadata(
+            base.fields().clone(),
+            metadata,
+        ));
+        let (sink, path) = open_sink(path, &schema)?;
         Ok(TableWriter {
             sink,
             path,
+            schema,
             pending: Vec::new(),
             rows: 0,
         })
@@ -158,12 +173,10 @@ impl<T: Table> TableWriter<T> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch =
-            RecordBatch::try_new(T::schema(), T::to_arrays(&self.pending)).map_err(|e| {
-                TableError::Format {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                }
+        let batch = RecordBatch::try_new(self.schema.clone(), T::to_arrays(&self.pending))
+            .map_err(|e| TableError::Format {
+                path: self.path.clone(),
+                message: e.to_string(),
             })?;
         self.rows += self.pending.len();
         self.pending.clear();
@@ -311,11 +324,13 @@ fn open_parquet<R: ChunkReader + 'static>(
     input: R,
     path: &Path,
 ) -> Result<(BatchIter, arrow_schema::SchemaRef, StreamFormat), TableError> {
-    let reader = guarded(path, || {
-        ParquetRecordBatchReaderBuilder::try_new(input)
-            .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+    // The builder's schema keeps the file's key-value metadata (the reader's drops it).
+    let (reader, schema) = guarded(path, || {
+        ParquetRecordBatchReaderBuilder::try_new(input).and_then(|b| {
+            let schema = b.schema().clone();
+            b.with_batch_size(BATCH_ROWS).build().map(|r| (r, schema))
+        })
     })?;
-    let schema = arrow_array::RecordBatchReader::schema(&reader);
     let batches: BatchIter = Box::new(Guarded::new(reader, path.to_path_buf()));
     Ok((batches, schema, StreamFormat::Parquet))
 }

@@ -18,9 +18,11 @@ pub mod dataset_deduped;
 pub mod deduped;
 pub mod embeddings;
 pub mod hub;
+pub mod metagraph;
 pub mod responses;
 pub mod scored;
 pub mod validated;
+pub mod weights;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -244,5 +246,7 @@ pub fn all_markdown() -> Vec<(&'static str, String)> {
         doc::<scored::ScoreColumns>(),
         doc::<dataset_deduped::DatasetDedupColumns>(),
         doc::<hub::HubRow>(),
+        doc::<weights::WeightRow>(),
+        doc::<metagraph::MetagraphRow>(),
     ]
 }

@@ -1,0 +1,339 @@
+//! `omega set-weights`: the SDK's weight processing, the chain's rules checked before anything
+//! is signed (each refusal names the rule and when to try again), the call the connected
+//! runtime offers, and the submission.
+
+use std::sync::Arc;
+
+use subxt::utils::AccountId32;
+use subxt::Metadata;
+use subxt_signer::sr25519::Keypair;
+
+use super::calls::{self, Call, SetMechanismWeights, SetWeights};
+use super::submit::{Inclusion, Wait};
+use super::subnet::{Standing, WeightRules};
+use super::wallet::{WalletError, WalletLocation};
+use super::weights::{self, WeightsError};
+use super::weights_file::RawWeights;
+use super::{metadata, subnet, Chain, ChainError};
+use crate::uid::Uid;
+
+/// Weights as the SDK sends them: uids with u16 proportions, zeros dropped.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Emitted {
+    pub uids: Vec<Uid>,
+    pub weights: Vec<u16>,
+}
+
+/// The subnet numbers weight processing needs (from the chain, or flags with `--offline`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub n: u16,
+    pub min_allowed_weights: u16,
+    pub max_weights_limit: u16,
+}
+
+impl From<&WeightRules> for Limits {
+    fn from(r: &WeightRules) -> Self {
+        Limits {
+            n: r.n,
+            min_allowed_weights: r.min_allowed_weights,
+            max_weights_limit: r.max_weights_limit,
+        }
+    }
+}
+
+/// `process_weights_for_netuid` then `convert_weights_and_uids_for_emit`, as OMEGA's validator
+/// calls them (SDK 9.10.1, numpy path).
+pub fn process(uids: &[Uid], raw: &[f32], limits: Limits) -> Result<Emitted, WeightsError> {
+    let max_weight_limit = f64::from(limits.max_weights_limit) / f64::from(u16::MAX);
+    let (kept, normalized) = weights::process_weights(
+        uids,
+        raw,
+        usize::from(limits.n),
+        u64::from(limits.min_allowed_weights),
+        max_weight_limit,
+        0,
+    )?;
+    let (uids, weights) = weights::convert_weights_and_uids_for_emit(&kept, &normalized)?;
+    Ok(Emitted { uids, weights })
+}
+
+/// Why the chain would refuse the weights: checked before signing, so the user learns the rule
+/// (and when to retry) instead of paying a round trip for an opaque dispatch error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("hotkey {hotkey} is not registered on subnet {netuid}: register it first (btcli subnet register)")]
+    NotRegistered { hotkey: String, netuid: u16 },
+    #[error("uid {uid} has no validator permit on subnet {netuid}: permits go to the top validators by stake at each epoch; only a weight on itself is allowed without one")]
+    NoPermit { uid: Uid, netuid: u16 },
+    #[error("version key {ours} is below the subnet's WeightsVersionKey {required}: upgrade the validator (or pass --version-key {required} if you are sure)")]
+    VersionKey { ours: u64, required: u64 },
+    #[error("rate limited: uid {uid} set weights at block {last_update} and subnet {netuid} allows once every {limit} blocks; retry at block {retry_at} ({blocks_left} blocks, about {} min)", blocks_left * 12 / 60)]
+    RateLimited {
+        uid: Uid,
+        netuid: u16,
+        last_update: u64,
+        limit: u64,
+        retry_at: u64,
+        blocks_left: u64,
+    },
+    #[error("uid {uid} is not on subnet {netuid}, which has {n} uids")]
+    UnknownUid { uid: Uid, netuid: u16, n: u16 },
+    #[error(
+        "{count} weights, but subnet {netuid} requires at least {required} (MinAllowedWeights)"
+    )]
+    TooFewWeights {
+        count: usize,
+        required: u16,
+        netuid: u16,
+    },
+    #[error("subnet {netuid} has commit-reveal enabled: omega cannot yet produce timelock commits proven byte-compatible with the chain (bittensor-drand), so it refuses rather than risk a commit the chain cannot reveal; set these weights with the Python SDK meanwhile")]
+    CommitReveal { netuid: u16 },
+}
+
+/// Checks the rules of `../shared/spec/bittensor.md` 1.3 that the client can see.
+pub fn check(
+    rules: &WeightRules,
+    hotkey: &AccountId32,
+    standing: &Standing,
+    emitted: &Emitted,
+    version_key: u64,
+    block: u64,
+) -> Result<(), Refusal> {
+    let netuid = rules.netuid;
+    let Some(uid) = standing.uid else {
+        return Err(Refusal::NotRegistered {
+            hotkey: hotkey.to_string(),
+            netuid,
+        });
+    };
+    let self_weight = emitted.uids == [uid];
+    if rules.version_key != 0 && version_key < rules.version_key {
+        return Err(Refusal::VersionKey {
+            ours: version_key,
+            required: rules.version_key,
+        });
+    }
+    let since = block.saturating_sub(standing.last_update);
+    if standing.last_update != 0 && since < rules.rate_limit {
+        let retry_at = standing.last_update + rules.rate_limit;
+        return Err(Refusal::RateLimited {
+            uid,
+            netuid,
+            last_update: standing.last_update,
+            limit: rules.rate_limit,
+            retry_at,
+            blocks_left: retry_at - block,
+        });
+    }
+    if !standing.validator_permit && !self_weight {
+        return Err(Refusal::NoPermit { uid, netuid });
+    }
+    if let Some(&bad) = emitted.uids.iter().find(|&&u| u >= rules.n) {
+        return Err(Refusal::UnknownUid {
+            uid: bad,
+            netuid,
+            n: rules.n,
+        });
+    }
+    let required = rules.min_allowed_weights.min(rules.n);
+    if !self_weight && emitted.uids.len() < usize::from(required) {
+        return Err(Refusal::TooFewWeights {
+            count: emitted.uids.len(),
+            required,
+            netuid,
+        });
+    }
+    if rules.commit_reveal {
+        return Err(Refusal::CommitReveal { netuid });
+    }
+    Ok(())
+}
+
+/// The direct call the runtime offers: `set_mechanism_weights` (mechanism 0) as SDK 9.12+
+/// sends, or `set_weights` on runtimes without mechanisms.
+pub enum WeightsCall {
+    Mechanism(Call<SetMechanismWeights>),
+    Plain(Call<SetWeights>),
+}
+
+impl WeightsCall {
+    pub fn for_runtime(node: &Metadata, netuid: u16, emitted: &Emitted, version_key: u64) -> Self {
+        let (dests, weights) = (emitted.uids.clone(), emitted.weights.clone());
+        if metadata::has_call(node, calls::SUBTENSOR, "set_mechanism_weights") {
+            WeightsCall::Mechanism(calls::set_mechanism_weights(SetMechanismWeights {
+                netuid,
+                mecid: 0,
+                dests,
+                weights,
+                version_key,
+            }))
+        } else {
+            WeightsCall::Plain(calls::set_weights(SetWeights {
+                netuid,
+                dests,
+                weights,
+                version_key,
+            }))
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            WeightsCall::Mechanism(c) => c.full_name(),
+            WeightsCall::Plain(c) => c.full_name(),
+        }
+    }
+
+    pub fn encode(&self, metadata: &Arc<Metadata>) -> Result<Vec<u8>, ChainError> {
+        match self {
+            WeightsCall::Mechanism(c) => c.encode(metadata),
+            WeightsCall::Plain(c) => c.encode(metadata),
+        }
+    }
+
+    pub async fn submit(
+        &self,
+        chain: &Chain,
+        at: &super::client::AtBlock,
+        signer: &Keypair,
+        wait: Wait,
+    ) -> Result<Inclusion, ChainError> {
+        match self {
+            WeightsCall::Mechanism(c) => {
+                super::submit::sign_and_watch(chain, at, c, signer, wait).await
+            }
+            WeightsCall::Plain(c) => {
+                super::submit::sign_and_watch(chain, at, c, signer, wait).await
+            }
+        }
+    }
+}
+
+/// What `omega set-weights` did; its `--json` output.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub netuid: u16,
+    pub uids: Vec<Uid>,
+    pub weights: Vec<u16>,
+    pub version_key: u64,
+    /// `SubtensorModule.set_mechanism_weights` or `SubtensorModule.set_weights`.
+    pub call_name: String,
+    /// The call's bytes, `0x` + hex.
+    pub call: String,
+    /// The call decoded against the runtime's metadata.
+    pub call_decoded: String,
+    /// The runtime the call was encoded for.
+    pub spec_version: u32,
+    /// The block the rules were read at (None offline).
+    pub block: Option<u64>,
+    pub dry_run: bool,
+    /// Where the extrinsic landed (None when nothing was sent).
+    pub inclusion: Option<Inclusion>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetWeightsError {
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error("refused before sending: {0}")]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+}
+
+/// Processes and encodes weights with no node (`--offline`): the vendored runtime, the given
+/// subnet numbers; nothing is sent.
+pub fn offline(
+    netuid: u16,
+    raw: &RawWeights,
+    limits: Limits,
+    version_key: u64,
+) -> Result<Report, SetWeightsError> {
+    let emitted = process(&raw.uids, &raw.weights, limits)?;
+    let md = metadata::vendored();
+    let spec_version = metadata::runtime_version(&md)?.spec_version;
+    let call = WeightsCall::for_runtime(&md, netuid, &emitted, version_key);
+    report(netuid, emitted, version_key, &call, &md, spec_version, None)
+}
+
+/// Reads the subnet's rules at the latest finalized block, processes the weights, checks every rule the
+/// client can see, and sends the call (unless `dry_run`).
+pub async fn online(
+    chain: &Chain,
+    netuid: u16,
+    raw: &RawWeights,
+    wallet: &WalletLocation,
+    version_key: Option<u64>,
+    dry_run: bool,
+    wait: Wait,
+) -> Result<Report, SetWeightsError> {
+    let at = chain.at_latest().await?;
+    let rules = subnet::weight_rules(&at, netuid).await?;
+    let emitted = process(&raw.uids, &raw.weights, Limits::from(&rules))?;
+    let version_key = version_key.unwrap_or(rules.version_key);
+    let (signer, hotkey) = if dry_run {
+        (None, wallet.hotkey_address()?)
+    } else {
+        let pair = wallet.hotkey()?;
+        let account = AccountId32(pair.public_key().0);
+        (Some(pair), account)
+    };
+    let standing = subnet::standing(&at, netuid, &hotkey).await?;
+    check(
+        &rules,
+        &hotkey,
+        &standing,
+        &emitted,
+        version_key,
+        at.number(),
+    )?;
+    let md = at.inner.metadata();
+    let call = WeightsCall::for_runtime(&md, netuid, &emitted, version_key);
+    let mut out = report(
+        netuid,
+        emitted,
+        version_key,
+        &call,
+        &md,
+        at.spec_version(),
+        Some(at.number()),
+    )?;
+    if let Some(signer) = signer {
+        out.inclusion = Some(call.submit(chain, &at, &signer, wait).await?);
+        out.dry_run = false;
+    }
+    Ok(out)
+}
+
+fn report(
+    netuid: u16,
+    emitted: Emitted,
+    version_key: u64,
+    call: &WeightsCall,
+    md: &Arc<Metadata>,
+    spec_version: u32,
+    block: Option<u64>,
+) -> Result<Report, SetWeightsError> {
+    let bytes = call.encode(md)?;
+    Ok(Report {
+        netuid,
+        uids: emitted.uids,
+        weights: emitted.weights,
+        version_key,
+        call_name: call.name(),
+        call: format!("0x{}", hex(&bytes)),
+        call_decoded: calls::describe(md, &bytes)?,
+        spec_version,
+        block,
+        dry_run: true,
+        inclusion: None,
+    })
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

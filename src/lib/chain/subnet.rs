@@ -1,0 +1,120 @@
+//! A subnet's rules and one neuron's standing, read from storage at one block (spec
+//! `../shared/spec/bittensor.md` 1.3, 1.7).
+
+use subxt::ext::frame_decode::storage::{IntoDecodableValues, IntoEncodableValues};
+use subxt::ext::scale_decode::DecodeAsType;
+use subxt::utils::AccountId32;
+
+use super::calls::SUBTENSOR;
+use super::client::AtBlock;
+use super::ChainError;
+
+/// The hyperparameters that decide whether and how weights can be set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WeightRules {
+    pub netuid: u16,
+    /// `SubnetworkN`: registered uids.
+    pub n: u16,
+    pub min_allowed_weights: u16,
+    pub max_weights_limit: u16,
+    /// `WeightsVersionKey`: the smallest version key accepted (0 = any).
+    pub version_key: u64,
+    /// `WeightsSetRateLimit`, in blocks.
+    pub rate_limit: u64,
+    pub commit_reveal: bool,
+    pub reveal_period_epochs: u64,
+    pub tempo: u16,
+}
+
+/// One hotkey's standing on a subnet.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Standing {
+    pub uid: Option<u16>,
+    pub validator_permit: bool,
+    /// `LastUpdate[uid]`: the block of its last weights (0 = never).
+    pub last_update: u64,
+}
+
+/// Reads one storage value, the node's default when unset.
+pub async fn fetch<K, V>(at: &AtBlock, entry: &str, keys: K) -> Result<V, ChainError>
+where
+    K: IntoEncodableValues + IntoDecodableValues,
+    V: DecodeAsType,
+{
+    let what = format!("reading {SUBTENSOR}.{entry}");
+    let value = super::client::timed(
+        std::time::Duration::from_secs(60),
+        &what,
+        at.inner
+            .storage()
+            .fetch(subxt::dynamic::storage::<K, V>(SUBTENSOR, entry), keys),
+    )
+    .await?
+    .map_err(|e| ChainError::rpc(&what, e))?;
+    value
+        .decode_as::<V>()
+        .map_err(|e| ChainError::rpc(&what, e))
+}
+
+/// Reads a storage value that may be absent (`OptionQuery` maps such as `Uids`).
+pub async fn try_fetch<K, V>(at: &AtBlock, entry: &str, keys: K) -> Result<Option<V>, ChainError>
+where
+    K: IntoEncodableValues + IntoDecodableValues,
+    V: DecodeAsType,
+{
+    let what = format!("reading {SUBTENSOR}.{entry}");
+    let value = super::client::timed(
+        std::time::Duration::from_secs(60),
+        &what,
+        at.inner
+            .storage()
+            .try_fetch(subxt::dynamic::storage::<K, V>(SUBTENSOR, entry), keys),
+    )
+    .await?
+    .map_err(|e| ChainError::rpc(&what, e))?;
+    value
+        .map(|v| v.decode_as::<V>().map_err(|e| ChainError::rpc(&what, e)))
+        .transpose()
+}
+
+pub async fn weight_rules(at: &AtBlock, netuid: u16) -> Result<WeightRules, ChainError> {
+    if !fetch::<_, bool>(at, "NetworksAdded", (netuid,)).await? {
+        return Err(ChainError::Protocol(format!(
+            "subnet {netuid} does not exist at block {}",
+            at.number()
+        )));
+    }
+    Ok(WeightRules {
+        netuid,
+        n: fetch(at, "SubnetworkN", (netuid,)).await?,
+        min_allowed_weights: fetch(at, "MinAllowedWeights", (netuid,)).await?,
+        max_weights_limit: fetch(at, "MaxWeightsLimit", (netuid,)).await?,
+        version_key: fetch(at, "WeightsVersionKey", (netuid,)).await?,
+        rate_limit: fetch(at, "WeightsSetRateLimit", (netuid,)).await?,
+        commit_reveal: fetch(at, "CommitRevealWeightsEnabled", (netuid,)).await?,
+        reveal_period_epochs: fetch(at, "RevealPeriodEpochs", (netuid,)).await?,
+        tempo: fetch(at, "Tempo", (netuid,)).await?,
+    })
+}
+
+pub async fn standing(
+    at: &AtBlock,
+    netuid: u16,
+    hotkey: &AccountId32,
+) -> Result<Standing, ChainError> {
+    let Some(uid) = try_fetch::<_, u16>(at, "Uids", (netuid, *hotkey)).await? else {
+        return Ok(Standing {
+            uid: None,
+            validator_permit: false,
+            last_update: 0,
+        });
+    };
+    let permits: Vec<bool> = fetch(at, "ValidatorPermit", (netuid,)).await?;
+    // LastUpdate is keyed by the storage index, which equals the netuid for mechanism 0.
+    let last_updates: Vec<u64> = fetch(at, "LastUpdate", (netuid,)).await?;
+    Ok(Standing {
+        uid: Some(uid),
+        validator_permit: permits.get(usize::from(uid)).copied().unwrap_or(false),
+        last_update: last_updates.get(usize::from(uid)).copied().unwrap_or(0),
+    })
+}

@@ -1,0 +1,1021 @@
+//! The chain layer against real peers: extrinsics checked by independent decoders and
+//! bittensor-wallet's signature check (tests/support/sdk_chain.py), wallets written by the real
+//! bittensor-wallet 4.0.0 and 4.1.1, and every online path of `omega set-weights`, `omega
+//! metagraph` and `omega verify-transfer` against a JSON-RPC node on 127.0.0.1 (fake_node.rs).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value as Json;
+use subxt::dynamic::Value;
+use subxt::utils::{AccountId32, H256};
+use subxt_signer::sr25519::Keypair;
+
+use super::common::{bittensor_python, omega, run_ok, scratch, support};
+use super::fake_node::{self, block_hash, Node, Outcome, State};
+use omega::chain::calls::{self, ServeAxon, SetMechanismWeights, SetWeights};
+use omega::chain::{metadata, offline};
+
+const NETUID: u16 = 24;
+
+fn key(seed: u8) -> Keypair {
+    Keypair::from_secret_key([seed; 32]).unwrap()
+}
+
+fn account(pair: &Keypair) -> AccountId32 {
+    AccountId32(pair.public_key().0)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    format!(
+        "0x{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+fn vendored_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib/chain/metadata/finney.scale")
+}
+
+/// Runs tests/support/sdk_chain.py with `python` and returns its JSON answer.
+fn sdk_chain(python: &Path, args: &[&str]) -> Json {
+    let out = Command::new(python)
+        .arg(support("sdk_chain.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sdk_chain.py {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn btwallet41_python() -> PathBuf {
+    let python = std::env::var_os("OMEGA_BTWALLET41_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/bittensor-wallet-41/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "bittensor-wallet 4.1.1 is missing ({}): run scripts/setup.sh",
+        python.display()
+    );
+    python
+}
+
+/// A wallet folder with one unencrypted hotkey file, as btcli writes it.
+fn write_wallet(root: &Path, pair: &Keypair, seed: u8) {
+    let dir = root.join("w/hotkeys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let public = hex(&pair.public_key().0);
+    let json = serde_json::json!({
+        "accountId": public,
+        "publicKey": public,
+        "secretSeed": hex(&[seed; 32]),
+        "ss58Address": account(pair).to_string(),
+    });
+    std::fs::write(dir.join("h"), json.to_string()).unwrap();
+}
+
+// --- offline extrinsics ----------------------------------------------------------------------
+
+#[test]
+fn offline_extrinsics_decode_the_same_in_two_independent_decoders_and_verify() {
+    let genesis = block_hash(0);
+    let alice = key(7);
+    let dest = account(&key(8));
+    let signed = [
+        offline::sign(
+            &calls::set_weights(SetWeights {
+                netuid: NETUID,
+                dests: vec![0, 5, 9],
+                weights: vec![1, 65535, 300],
+                version_key: 2010,
+            }),
+            &alice,
+            3,
+            genesis,
+        ),
+        offline::sign(
+            &calls::set_mechanism_weights(SetMechanismWeights {
+                netuid: NETUID,
+                mecid: 0,
+                dests: vec![1],
+                weights: vec![65535],
+                version_key: 7,
+            }),
+            &alice,
+            4,
+            genesis,
+        ),
+        offline::sign(
+            &calls::serve_axon(ServeAxon {
+                netuid: NETUID,
+                version: 9010001,
+                ip: u128::from(u32::from(std::net::Ipv4Addr::new(10, 1, 2, 3))),
+                port: 8091,
+                ip_type: 4,
+                protocol: 4,
+                placeholder1: 0,
+                placeholder2: 0,
+            }),
+            &alice,
+            5,
+            genesis,
+        ),
+        offline::sign(
+            &calls::transfer_keep_alive(dest, 1_500_000_000),
+            &alice,
+            6,
+            genesis,
+        ),
+    ]
+    .map(|r| hex(&r.unwrap()));
+    let mut args = vec!["check-extrinsics", "--metadata"];
+    let md = vendored_path();
+    let genesis_hex = hex(&genesis.0);
+    args.push(md.to_str().unwrap());
+    args.extend(["--genesis", &genesis_hex]);
+    args.extend(signed.iter().map(String::as_str));
+    let answer = sdk_chain(&bittensor_python(), &args);
+    let results = answer["extrinsics"].as_array().unwrap();
+    let expected = [
+        (
+            "set_weights",
+            serde_json::json!({"netuid": 24, "dests": [0, 5, 9], "weights": [1, 65535, 300], "version_key": 2010}),
+            3,
+        ),
+        (
+            "set_mechanism_weights",
+            serde_json::json!({"netuid": 24, "mecid": 0, "dests": [1], "weights": [65535], "version_key": 7}),
+            4,
+        ),
+        (
+            "serve_axon",
+            serde_json::json!({"netuid": 24, "version": 9010001, "ip": 167838211u64, "port": 8091, "ip_type": 4, "protocol": 4, "placeholder1": 0, "placeholder2": 0}),
+            5,
+        ),
+        (
+            "transfer_keep_alive",
+            serde_json::json!({"dest": hex(&dest.0), "value": 1_500_000_000u64}),
+            6,
+        ),
+    ];
+    for (result, (call, args, nonce)) in results.iter().zip(expected) {
+        assert_eq!(
+            result["valid"], true,
+            "{call}: the signature does not verify in bittensor-wallet"
+        );
+        for decoder in ["metadata", "spec"] {
+            let d = &result[decoder];
+            assert_eq!(d["call"], call, "{decoder}");
+            assert_eq!(d["args"], args, "{decoder}: {call}");
+            assert_eq!(d["nonce"], nonce, "{decoder}: {call}");
+            assert_eq!(d["signer"], hex(&alice.public_key().0), "{decoder}: {call}");
+        }
+    }
+}
+
+#[test]
+fn a_call_whose_shape_changed_is_named_with_both_spec_versions() {
+    let md = metadata::vendored();
+    assert!(metadata::check_call_shape(&md, 365, "SubtensorModule", "set_weights").is_ok());
+    let changed = changed_metadata();
+    let err =
+        metadata::check_call_shape(&changed, 999, "SubtensorModule", "set_weights").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("SubtensorModule.set_weights")
+            && text.contains("spec 999")
+            && text.contains("spec 365"),
+        "{text}"
+    );
+    let err = metadata::check_call_shape(&md, 999, "SubtensorModule", "no_such_call").unwrap_err();
+    assert!(
+        err.to_string().contains("not in the vendored metadata"),
+        "{err}"
+    );
+}
+
+/// The vendored metadata with `version_key` of both weight calls turned from u64 into u32: a
+/// runtime whose call shape changed.
+fn changed_metadata_bytes() -> Vec<u8> {
+    use subxt::ext::codec::{Decode, Encode};
+    use subxt::ext::frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+    let mut prefixed = RuntimeMetadataPrefixed::decode(&mut &metadata::VENDORED_BYTES[..]).unwrap();
+    let RuntimeMetadata::V16(md) = &mut prefixed.1 else {
+        panic!("vendored metadata is V16")
+    };
+    let u32_id = md
+        .types
+        .types
+        .iter()
+        .find(|t| {
+            matches!(
+                t.ty.type_def,
+                scale_info::TypeDef::Primitive(scale_info::TypeDefPrimitive::U32)
+            )
+        })
+        .map(|t| t.id)
+        .unwrap();
+    let pallet = md
+        .pallets
+        .iter()
+        .find(|p| p.name == "SubtensorModule")
+        .unwrap();
+    let calls_ty = pallet.calls.as_ref().unwrap().ty.id;
+    let ty = md
+        .types
+        .types
+        .iter_mut()
+        .find(|t| t.id == calls_ty)
+        .unwrap();
+    let scale_info::TypeDef::Variant(variants) = &mut ty.ty.type_def else {
+        panic!("calls are an enum")
+    };
+    for v in variants
+        .variants
+        .iter_mut()
+        .filter(|v| v.name.ends_with("set_weights") || v.name == "set_mechanism_weights")
+    {
+        for f in v
+            .fields
+            .iter_mut()
+            .filter(|f| f.name.as_deref() == Some("version_key"))
+        {
+            f.ty = u32_id.into();
+        }
+    }
+    prefixed.encode()
+}
+
+fn changed_metadata() -> subxt::Metadata {
+    subxt::Metadata::decode_from(&changed_metadata_bytes()).unwrap()
+}
+
+// --- set-weights against a node ----------------------------------------------------------------
+
+/// A subnet 24 of four uids at block 1000 where `hotkey` is uid 1 with a permit.
+fn subnet(hotkey: &AccountId32, registered: bool, last_update: u64, commit_reveal: bool) -> State {
+    let mut s = State::new(1000);
+    s.set("NetworksAdded", (NETUID,), true);
+    s.set("SubnetworkN", (NETUID,), 4u16);
+    s.set("MinAllowedWeights", (NETUID,), 2u16);
+    s.set("MaxWeightsLimit", (NETUID,), 65535u16);
+    s.set("WeightsVersionKey", (NETUID,), 2000u64);
+    s.set("WeightsSetRateLimit", (NETUID,), 100u64);
+    s.set("CommitRevealWeightsEnabled", (NETUID,), commit_reveal);
+    s.set("RevealPeriodEpochs", (NETUID,), 1u64);
+    s.set("Tempo", (NETUID,), 360u16);
+    if registered {
+        s.set("Uids", (NETUID, *hotkey), 1u16);
+    }
+    s.set("ValidatorPermit", (NETUID,), vec![true; 4]);
+    s.set("LastUpdate", (NETUID,), vec![last_update; 4]);
+    s
+}
+
+struct WeightsRun {
+    out: Output,
+    node: Node,
+}
+
+/// `omega set-weights` with a CSV of three weights against a node in `state`.
+fn set_weights(name: &str, state: State, extra: &[&str]) -> WeightsRun {
+    let dir = scratch(name);
+    write_wallet(&dir, &key(7), 7);
+    let csv = dir.join("weights.csv");
+    std::fs::write(&csv, "uid,weight\n0,0.5\n1,0.25\n3,1.0\n").unwrap();
+    let node = Node::start(state);
+    let out = run_bounded(
+        omega()
+            .args(["set-weights", "--json", "--netuid", "24", "-i"])
+            .arg(&csv)
+            .args(["--subtensor.chain_endpoint", &node.url, "--wallet.path"])
+            .arg(&dir)
+            .args(["--wallet.name", "w", "--wallet.hotkey", "h"])
+            .args(extra),
+    );
+    WeightsRun { out, node }
+}
+
+/// Runs a command that must end by itself; a hang fails the test instead of stalling CI.
+fn run_bounded(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+            panic!("{cmd:?} did not finish within 120 s");
+        }
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn set_weights_processes_checks_signs_and_reports_the_inclusion_block() {
+    let hotkey = account(&key(7));
+    let run = set_weights(
+        "chain_set_weights_ok",
+        subnet(&hotkey, true, 800, false),
+        &[],
+    );
+    assert!(run.out.status.success(), "{}", stderr(&run.out));
+    let report: Json = serde_json::from_slice(&run.out.stdout).unwrap();
+    let limits = omega::chain::set_weights::Limits {
+        n: 4,
+        min_allowed_weights: 2,
+        max_weights_limit: 65535,
+    };
+    let expected =
+        omega::chain::set_weights::process(&[0, 1, 3], &[0.5, 0.25, 1.0], limits).unwrap();
+    assert_eq!(report["uids"], serde_json::json!(expected.uids));
+    assert_eq!(report["weights"], serde_json::json!(expected.weights));
+    assert_eq!(
+        report["version_key"], 2000,
+        "defaults to the subnet's WeightsVersionKey"
+    );
+    assert_eq!(report["inclusion"]["block_number"], 1001);
+    assert_eq!(
+        report["inclusion"]["block_hash"],
+        serde_json::json!(block_hash(1001))
+    );
+    assert_eq!(report["inclusion"]["extrinsic_index"], 0);
+
+    let submitted = run.node.state.lock().unwrap().submitted.clone();
+    assert_eq!(submitted.len(), 1);
+    // Mortal from the block the rules were read at (the finalized head, 1000).
+    let answer = sdk_chain(
+        &bittensor_python(),
+        &[
+            "check-extrinsics",
+            "--metadata",
+            vendored_path().to_str().unwrap(),
+            "--genesis",
+            &hex(&block_hash(0).0),
+            "--block-hash",
+            &hex(&block_hash(1000).0),
+            &hex(&submitted[0]),
+        ],
+    );
+    let decoded = &answer["extrinsics"][0];
+    assert_eq!(decoded["valid"], true, "signature: {decoded}");
+    assert_eq!(
+        decoded["metadata"]["call"],
+        report["call_name"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap()
+    );
+    assert_eq!(decoded["metadata"]["args"]["dests"], report["uids"]);
+    assert_eq!(decoded["metadata"]["args"]["weights"], report["weights"]);
+    assert_eq!(decoded["metadata"]["args"]["version_key"], 2000);
+    assert_eq!(decoded["metadata"]["signer"], hex(&hotkey.0));
+    assert_eq!(decoded["metadata"]["call"], decoded["spec"]["call"]);
+}
+
+#[test]
+fn set_weights_dry_run_sends_nothing_and_shows_the_decoded_call() {
+    let hotkey = account(&key(7));
+    let run = set_weights(
+        "chain_set_weights_dry",
+        subnet(&hotkey, true, 0, false),
+        &["--dry-run"],
+    );
+    assert!(run.out.status.success(), "{}", stderr(&run.out));
+    let report: Json = serde_json::from_slice(&run.out.stdout).unwrap();
+    assert_eq!(report["dry_run"], true);
+    assert!(report["inclusion"].is_null());
+    assert!(
+        report["call"].as_str().unwrap().starts_with("0x07"),
+        "SubtensorModule is pallet 7"
+    );
+    assert!(
+        report["call_decoded"]
+            .as_str()
+            .unwrap()
+            .contains("netuid: 24"),
+        "{report}"
+    );
+    assert!(run.node.state.lock().unwrap().submitted.is_empty());
+}
+
+#[test]
+fn set_weights_refuses_what_the_chain_would_refuse_and_says_why() {
+    let hotkey = account(&key(7));
+    let cases: [(&str, State, &[&str], &str); 4] = [
+        (
+            "rate",
+            subnet(&hotkey, true, 950, false),
+            &[],
+            "retry at block 1050",
+        ),
+        (
+            "unregistered",
+            subnet(&hotkey, false, 0, false),
+            &[],
+            "is not registered on subnet 24",
+        ),
+        (
+            "version",
+            subnet(&hotkey, true, 0, false),
+            &["--version-key", "1999"],
+            "below the subnet's WeightsVersionKey 2000",
+        ),
+        (
+            "commit_reveal",
+            subnet(&hotkey, true, 0, true),
+            &[],
+            "commit-reveal",
+        ),
+    ];
+    for (name, state, extra, message) in cases {
+        let run = set_weights(&format!("chain_refuse_{name}"), state, extra);
+        assert!(!run.out.status.success(), "{name}: accepted");
+        assert!(
+            stderr(&run.out).contains(message),
+            "{name}: {}",
+            stderr(&run.out)
+        );
+        assert!(
+            run.node.state.lock().unwrap().submitted.is_empty(),
+            "{name}: sent"
+        );
+    }
+    let mut no_permit = subnet(&hotkey, true, 0, false);
+    no_permit.set("ValidatorPermit", (NETUID,), vec![false; 4]);
+    let run = set_weights("chain_refuse_permit", no_permit, &[]);
+    assert!(
+        stderr(&run.out).contains("no validator permit"),
+        "{}",
+        stderr(&run.out)
+    );
+}
+
+#[test]
+fn set_weights_against_a_changed_runtime_a_hung_node_or_a_failed_dispatch_is_a_clear_error() {
+    let hotkey = account(&key(7));
+    let mut changed = subnet(&hotkey, true, 0, false);
+    changed.metadata = changed_metadata_bytes();
+    changed.spec_version = 999;
+    let run = set_weights("chain_changed_runtime", changed, &[]);
+    let text = stderr(&run.out);
+    assert!(
+        !run.out.status.success() && text.contains("spec 999") && text.contains("spec 365"),
+        "{text}"
+    );
+    assert!(run.node.state.lock().unwrap().submitted.is_empty());
+
+    let mut hung = subnet(&hotkey, true, 0, false);
+    hung.hang = true;
+    let run = set_weights("chain_hung_node", hung, &["--subtensor.timeout", "1"]);
+    assert!(!run.out.status.success());
+    assert!(
+        stderr(&run.out).contains("did not answer"),
+        "{}",
+        stderr(&run.out)
+    );
+
+    let mut failing = subnet(&hotkey, true, 0, false);
+    failing.outcome = Outcome::Failed;
+    let run = set_weights("chain_failed_dispatch", failing, &[]);
+    assert!(!run.out.status.success());
+    assert!(
+        stderr(&run.out).contains("failed on chain in block"),
+        "{}",
+        stderr(&run.out)
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_is_named() {
+    let dir = scratch("chain_unreachable");
+    let csv = dir.join("w.csv");
+    std::fs::write(&csv, "uid,weight\n0,1\n").unwrap();
+    let out = run_bounded(
+        omega()
+            .args(["set-weights", "--dry-run", "-i"])
+            .arg(&csv)
+            .args([
+                "--subtensor.chain_endpoint",
+                "ws://127.0.0.1:9",
+                "--subtensor.timeout",
+                "2",
+            ]),
+    );
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("cannot reach the subtensor node at ws://127.0.0.1:9"),
+        "{text}"
+    );
+}
+
+#[test]
+fn set_weights_offline_reads_csv_json_lines_parquet_and_state_files_alike() {
+    let dir = scratch("chain_offline_inputs");
+    let inputs = [
+        ("w.csv", "uid,weight\n0,0.5\n1,0.25\n3,1.0\n".to_string()),
+        ("w.jsonl", "{\"uid\": 0, \"weight\": 0.5}\n{\"uid\": 1, \"weight\": 0.25}\n{\"uid\": 3, \"weight\": 1.0}\n".into()),
+        ("state.json", "{\"step\": 3, \"scores\": [0.5, 0.25, 0.0, 1.0], \"hotkeys\": [\"a\", \"b\", \"c\", \"d\"]}".into()),
+    ];
+    let mut answers = Vec::new();
+    for (name, text) in inputs {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        answers.push(offline_report(&path));
+    }
+    let parquet = dir.join("w.parquet");
+    let mut writer = omega::table::TableWriter::<omega::table::weights::WeightRow>::create(
+        parquet.to_str().unwrap(),
+    )
+    .unwrap();
+    for (uid, weight) in [(0, 0.5), (1, 0.25), (3, 1.0)] {
+        writer
+            .push(omega::table::weights::WeightRow { uid, weight })
+            .unwrap();
+    }
+    writer.finish().unwrap();
+    answers.push(offline_report(&parquet));
+    for a in &answers[1..] {
+        assert_eq!(a["uids"], answers[0]["uids"]);
+        assert_eq!(a["weights"], answers[0]["weights"]);
+        assert_eq!(a["call"], answers[0]["call"]);
+    }
+
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "uid,weight\n0,0.5\n70000,1\n").unwrap();
+    let out = omega()
+        .args([
+            "set-weights",
+            "--offline",
+            "--n",
+            "4",
+            "--min-allowed-weights",
+            "1",
+            "--max-weight-limit",
+            "65535",
+            "-i",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("bad.csv") && text.contains("line 3") && text.contains("uid"),
+        "{text}"
+    );
+}
+
+fn offline_report(input: &Path) -> Json {
+    let out = run_ok(
+        omega()
+            .args([
+                "set-weights",
+                "--json",
+                "--offline",
+                "--n",
+                "4",
+                "--min-allowed-weights",
+                "2",
+                "--max-weight-limit",
+                "65535",
+                "-i",
+            ])
+            .arg(input),
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+// --- metagraph ---------------------------------------------------------------------------------
+
+/// `Option<SelectiveMetagraph>` for `n` uids, as the runtime API answers, built from the
+/// vendored metadata's own type: the fields omega asks for are `Some`, every other `None`.
+pub fn selective_metagraph(n: u16) -> Vec<u8> {
+    let md = metadata::vendored();
+    let method = md
+        .runtime_api_trait_by_name("SubnetInfoRuntimeApi")
+        .and_then(|t| t.method_by_name("get_selective_metagraph"))
+        .expect("get_selective_metagraph in the vendored metadata");
+    let ty = method.output_ty();
+    let some = |v: Value| Value::unnamed_variant("Some", [v]);
+    let list = |f: &dyn Fn(u16) -> Value| Value::unnamed_composite((0..n).map(f));
+    let account = |seed: u16| Value::unnamed_composite([Value::from_bytes(account_bytes(seed))]);
+    let provided: Vec<(&str, Value)> = vec![
+        ("netuid", Value::u128(u128::from(NETUID))),
+        ("block", some(Value::u128(1000))),
+        ("num_uids", some(Value::u128(u128::from(n)))),
+        ("hotkeys", some(list(&|i| account(i)))),
+        ("coldkeys", some(list(&|i| account(i + 10_000)))),
+        ("axons", some(list(&|i| axon_value(i)))),
+        ("active", some(list(&|i| Value::bool(i % 2 == 0)))),
+        ("validator_permit", some(list(&|i| Value::bool(i < 3)))),
+        (
+            "last_update",
+            some(list(&|i| Value::u128(900 + u128::from(i)))),
+        ),
+        (
+            "emission",
+            some(list(&|i| Value::u128(u128::from(i) * 1_000_000))),
+        ),
+        (
+            "dividends",
+            some(list(&|i| Value::u128(u128::from(i % 7) * 1000))),
+        ),
+        (
+            "incentives",
+            some(list(&|i| Value::u128(u128::from(i % 5) * 2000))),
+        ),
+        ("trust", some(list(&|_| Value::u128(65535)))),
+        (
+            "alpha_stake",
+            some(list(&|i| Value::u128(u128::from(i) * 1_000_000_000))),
+        ),
+        (
+            "tao_stake",
+            some(list(&|i| Value::u128(u128::from(i) * 500_000_000))),
+        ),
+        (
+            "total_stake",
+            some(list(&|i| Value::u128(u128::from(i) * 1_250_000_000))),
+        ),
+    ];
+    let fields = composite_fields(&md, ty);
+    let inner = Value::named_composite(fields.into_iter().map(|name| {
+        let value = provided
+            .iter()
+            .find(|(p, _)| *p == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| Value::unnamed_variant("None", []));
+        (name, value)
+    }));
+    fake_node::encode_as(ty, &Value::unnamed_variant("Some", [inner]))
+}
+
+fn account_bytes(seed: u16) -> [u8; 32] {
+    let mut a = [0u8; 32];
+    a[..2].copy_from_slice(&seed.to_le_bytes());
+    a[31] = 0x42;
+    a
+}
+
+fn axon_value(i: u16) -> Value {
+    let served = i % 4 != 3;
+    Value::named_composite([
+        ("block", Value::u128(100)),
+        ("version", Value::u128(9010001)),
+        (
+            "ip",
+            Value::u128(if served {
+                u128::from(u32::from(std::net::Ipv4Addr::new(10, 0, 0, i as u8)))
+            } else {
+                0
+            }),
+        ),
+        (
+            "port",
+            Value::u128(if served { 8000 + u128::from(i) } else { 0 }),
+        ),
+        ("ip_type", Value::u128(if served { 4 } else { 0 })),
+        ("protocol", Value::u128(4)),
+        ("placeholder1", Value::u128(0)),
+        ("placeholder2", Value::u128(0)),
+    ])
+}
+
+/// Field names of the struct inside `Option<struct>` type `ty`.
+fn composite_fields(md: &subxt::Metadata, ty: u32) -> Vec<String> {
+    use scale_info::TypeDef;
+    let resolve = |id: u32| &md.types().resolve(id).unwrap().type_def;
+    let TypeDef::Variant(option) = resolve(ty) else {
+        panic!("Option expected")
+    };
+    let some = option.variants.iter().find(|v| v.name == "Some").unwrap();
+    let TypeDef::Composite(c) = resolve(some.fields[0].ty.id) else {
+        panic!("struct expected")
+    };
+    c.fields.iter().map(|f| f.name.clone().unwrap()).collect()
+}
+
+#[test]
+fn metagraph_writes_every_uid_with_the_block_in_the_file_metadata() {
+    let mut state = State::new(1000);
+    state.calls.insert(
+        "SubnetInfoRuntimeApi_get_selective_metagraph".into(),
+        selective_metagraph(5),
+    );
+    let node = Node::start(state);
+    let dir = scratch("chain_metagraph");
+    let out_path = dir.join("metagraph.parquet");
+    run_ok(
+        omega()
+            .args([
+                "metagraph",
+                "--netuid",
+                "24",
+                "--subtensor.chain_endpoint",
+                &node.url,
+                "-o",
+            ])
+            .arg(&out_path),
+    );
+    let snap = omega::chain::metagraph::read(out_path.to_str().unwrap()).unwrap();
+    assert_eq!(snap.netuid, 24);
+    assert_eq!(snap.block_number, 1000);
+    assert_eq!(snap.block_hash, block_hash(1000));
+    assert_eq!(snap.rows.len(), 5);
+    let r = &snap.rows[2];
+    assert_eq!(r.uid, 2);
+    assert_eq!(r.hotkey, AccountId32(account_bytes(2)).to_string());
+    assert_eq!(r.coldkey, AccountId32(account_bytes(10_002)).to_string());
+    assert_eq!((r.alpha_stake, r.tao_stake, r.total_stake), (2.0, 1.0, 2.5));
+    assert!(r.validator_permit && r.active);
+    assert_eq!(
+        (
+            r.axon_ip.as_str(),
+            r.axon_port,
+            r.axon_ip_type,
+            r.axon_protocol,
+            r.axon_version
+        ),
+        ("10.0.0.2", 8002, 4, 4, 9010001)
+    );
+    assert_eq!(r.last_update, 902);
+    assert_eq!(r.emission, 0.002);
+    assert_eq!(r.incentive, 4000.0 / 65535.0);
+    assert_eq!(r.dividends, 2000.0 / 65535.0);
+    assert_eq!(r.trust, 1.0);
+    let unserved = &snap.rows[3];
+    assert_eq!(
+        (unserved.axon_ip.as_str(), unserved.axon_port),
+        ("0.0.0.0", 0)
+    );
+    assert!(!unserved.validator_permit && !unserved.active);
+}
+
+// --- verify-transfer ---------------------------------------------------------------------------
+
+/// Block 5 holds: 0.5 TAO A→B (extrinsic 0), 0.5 TAO A→C (1), and a failed transfer from D (2).
+fn transfer_chain(finalized: u64) -> (State, [Keypair; 4]) {
+    let keys = [key(21), key(22), key(23), key(24)];
+    let [a, b, c, d] = keys.each_ref().map(|k| k.public_key().0);
+    let mut s = State::new(8);
+    s.finalized = finalized;
+    let genesis = block_hash(0);
+    let ext = |from: &Keypair, to: [u8; 32], rao, nonce| {
+        offline::sign(
+            &calls::transfer_keep_alive(AccountId32(to), rao),
+            from,
+            nonce,
+            genesis,
+        )
+        .unwrap()
+    };
+    let block = &mut s.blocks[5];
+    block.extrinsics = vec![
+        ext(&keys[0], b, 500_000_000, 0),
+        ext(&keys[0], c, 500_000_000, 1),
+        ext(&keys[3], b, 1_000_000_000, 0),
+    ];
+    block.events = fake_node::events_blob(&[
+        (0, fake_node::balances_transfer(a, b, 500_000_000)),
+        (0, fake_node::extrinsic_success()),
+        (1, fake_node::balances_transfer(a, c, 500_000_000)),
+        (1, fake_node::extrinsic_success()),
+        (2, fake_node::extrinsic_failed(5, 2)),
+    ]);
+    let _ = d;
+    (s, keys)
+}
+
+fn verify(
+    node: &Node,
+    block: H256,
+    from: &Keypair,
+    to: &Keypair,
+    tao: &str,
+    replay: Option<&Path>,
+) -> (i32, Json) {
+    let mut cmd = omega();
+    cmd.args([
+        "verify-transfer",
+        "--json",
+        "--subtensor.chain_endpoint",
+        &node.url,
+        "--block",
+        &hex(&block.0),
+    ])
+    .args([
+        "--from",
+        &account(from).to_string(),
+        "--to",
+        &account(to).to_string(),
+        "--amount",
+        tao,
+    ]);
+    if let Some(db) = replay {
+        cmd.arg("--replay-db").arg(db);
+    }
+    let out = run_bounded(&mut cmd);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Json::Null);
+    (out.status.code().unwrap_or(-1), json)
+}
+
+#[test]
+fn verify_transfer_gives_each_verdict_its_exit_code() {
+    let (state, [a, b, c, d]) = transfer_chain(8);
+    let node = Node::start(state);
+    let db = scratch("chain_verify_transfer").join("used.txt");
+    let block = block_hash(5);
+    let (code, json) = verify(&node, block, &a, &b, "0.5", Some(&db));
+    assert_eq!(
+        (
+            code,
+            json["verified"].clone(),
+            json["extrinsic_index"].clone()
+        ),
+        (0, Json::Bool(true), Json::from(0)),
+        "{json}"
+    );
+    let (code, json) = verify(&node, block, &a, &b, "0.5", Some(&db));
+    assert_eq!(
+        (code, json["reason"].as_str()),
+        (15, Some("already_used")),
+        "replayed: {json}"
+    );
+    assert_eq!(
+        verify(&node, block, &a, &b, "0.6", None).0,
+        13,
+        "wrong amount"
+    );
+    assert_eq!(
+        verify(&node, block, &a, &d, "0.5", None).0,
+        14,
+        "wrong recipient"
+    );
+    assert_eq!(
+        verify(&node, block, &d, &b, "1", None).0,
+        11,
+        "failed extrinsic"
+    );
+    assert_eq!(
+        verify(&node, block, &c, &b, "0.5", None).0,
+        10,
+        "no transfer from C"
+    );
+    assert_eq!(
+        verify(&node, H256([9; 32]), &a, &b, "0.5", None).0,
+        10,
+        "unknown block"
+    );
+    drop(node);
+
+    let (state, [a, b, ..]) = transfer_chain(4);
+    let node = Node::start(state);
+    let (code, json) = verify(&node, block, &a, &b, "0.5", None);
+    assert_eq!(
+        (code, json["reason"].as_str()),
+        (12, Some("not_finalized")),
+        "{json}"
+    );
+}
+
+// --- wallets -----------------------------------------------------------------------------------
+
+#[test]
+fn wallets_written_by_bittensor_wallet_4_0_and_4_1_load_and_sign() {
+    for (python, password) in [
+        (bittensor_python(), Some("omega-test-pw")),
+        (btwallet41_python(), None),
+    ] {
+        let dir = scratch(&format!("chain_wallet_{}", python.to_string_lossy().len()));
+        let mut args = vec![
+            "make-wallet",
+            "--path",
+            dir.to_str().unwrap(),
+            "--name",
+            "w",
+            "--hotkey",
+            "h",
+        ];
+        if let Some(pw) = password {
+            args.extend(["--coldkey-password", pw]);
+        }
+        let made = sdk_chain(&python, &args);
+        let wallet = omega::chain::wallet::WalletLocation::new(&dir, "w", "h");
+        let hotkey = wallet.hotkey().unwrap();
+        assert_eq!(
+            account(&hotkey).to_string(),
+            made["hotkey_ss58"],
+            "{}",
+            python.display()
+        );
+        assert_eq!(
+            wallet.hotkey_address().unwrap().to_string(),
+            made["hotkey_ss58"]
+        );
+        assert_eq!(
+            wallet.coldkey_address().unwrap().to_string(),
+            made["coldkey_ss58"]
+        );
+        // omega's signature verifies in bittensor-wallet, and the wallet's in omega.
+        let message = b"omega signs this";
+        let ours = hotkey.sign(message);
+        let verdict = sdk_chain(
+            &python,
+            &[
+                "verify",
+                "--ss58",
+                made["hotkey_ss58"].as_str().unwrap(),
+                "--message",
+                &hex(message),
+                "--signature",
+                &hex(&ours.0),
+            ],
+        );
+        assert_eq!(verdict["valid"], true);
+        let theirs = sdk_chain(
+            &python,
+            &[
+                "sign",
+                "--path",
+                dir.to_str().unwrap(),
+                "--name",
+                "w",
+                "--hotkey",
+                "h",
+                "--message",
+                &hex(message),
+            ],
+        );
+        let signature: [u8; 64] =
+            omega::chain::wallet::hex_bytes(theirs["signature"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap();
+        assert!(subxt_signer::sr25519::verify(
+            &subxt_signer::sr25519::Signature(signature),
+            message,
+            &hotkey.public_key()
+        ));
+        if let Some(pw) = password {
+            let coldkey_file = wallet.coldkey_file();
+            let var = omega::chain::wallet::password_env_var(&coldkey_file);
+            // SAFETY: the variable is unique to this test's wallet path; nothing else reads it.
+            unsafe {
+                std::env::set_var(
+                    &var,
+                    omega::chain::wallet::encode_env_password(&var, "wrong"),
+                )
+            };
+            assert!(matches!(
+                wallet.coldkey(),
+                Err(omega::chain::wallet::WalletError::WrongPassword { .. })
+            ));
+            unsafe { std::env::set_var(&var, omega::chain::wallet::encode_env_password(&var, pw)) };
+            let coldkey = wallet.coldkey().unwrap();
+            assert_eq!(account(&coldkey).to_string(), made["coldkey_ss58"]);
+        }
+    }
+}
+
+#[test]
+fn key_files_that_cannot_sign_are_refused_with_the_file_and_field() {
+    let dir = scratch("chain_wallet_bad");
+    let hotkeys = dir.join("w/hotkeys");
+    std::fs::create_dir_all(&hotkeys).unwrap();
+    let wallet = omega::chain::wallet::WalletLocation::new(&dir, "w", "h");
+    let cases = [
+        ("{\"secretSeed\": \"0x12\"}", "secretSeed"),
+        ("{\"ss58Address\": \"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY\"}", "only a public key"),
+        ("not json", "not a bittensor key file"),
+        ("{\"secretSeed\": \"0x0707070707070707070707070707070707070707070707070707070707070707\", \"ss58Address\": \"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY\"}", "belongs to"),
+        ("{\"secretSeed\": \"0x0707070707070707070707070707070707070707070707070707070707070707\", \"cryptoType\": 0}", "cryptoType"),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(hotkeys.join("h"), text).unwrap();
+        let err = wallet.hotkey().unwrap_err().to_string();
+        assert!(
+            err.contains(expected) && err.contains("hotkeys/h"),
+            "{text}: {err}"
+        );
+    }
+}
