@@ -179,3 +179,13 @@ fn report(summary: &Summary, global: &Global, table_on_stdout: bool) -> anyhow::
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of every subcommand's arguments (unique names, valid requirements).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -7,7 +7,7 @@ use anyhow::Context;
 use super::args::{netuid, SubtensorArgs, WaitArgs, WalletArgs};
 use super::{print_stdout, Global};
 
-use omega::chain::set_weights::{self, Limits, Report};
+use omega::chain::set_weights::{self, Limits, Report, Sender};
 
 /// Set a validator's weights on the chain, exactly as the Python SDK would.
 ///
@@ -38,9 +38,13 @@ pub struct Args {
     /// Version key to send (default: the subnet's WeightsVersionKey; 0 with --offline).
     #[arg(long)]
     version_key: Option<u64>,
-    /// Print the processed weights and the decoded call; send nothing.
+    /// Print the processed weights, the decoded call and whether the chain would accept them
+    /// now; send nothing (exit 0 either way).
     #[arg(long)]
     dry_run: bool,
+    /// --dry-run: check the rules for this hotkey (SS58) instead of the wallet's.
+    #[arg(long = "hotkey", value_name = "SS58", requires = "dry_run")]
+    check_hotkey: Option<String>,
     /// No chain at all: process and encode with the subnet numbers below (implies --dry-run).
     #[arg(long, requires_all = ["n", "min_allowed_weights", "max_weight_limit"])]
     offline: bool,
@@ -79,19 +83,17 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             set_weights::offline(args.netuid, &raw, limits, args.version_key.unwrap_or(0))?
         }
         _ => super::runtime()?.block_on(async {
-            let chain = args.subtensor.connect().await?;
             let location = args.wallet.location();
+            let sender = match (&args.check_hotkey, args.dry_run) {
+                (Some(ss58), _) => Sender::DryRun(super::account(ss58, "--hotkey")?),
+                (None, true) => Sender::DryRunWallet(&location),
+                (None, false) => Sender::Wallet(&location),
+            };
+            let chain = args.subtensor.connect().await?;
+            let wait = args.wait.wait();
             anyhow::Ok(
-                set_weights::online(
-                    &chain,
-                    args.netuid,
-                    &raw,
-                    &location,
-                    args.version_key,
-                    args.dry_run,
-                    args.wait.wait(),
-                )
-                .await?,
+                set_weights::online(&chain, args.netuid, &raw, sender, args.version_key, wait)
+                    .await?,
             )
         })?,
     };
@@ -118,6 +120,21 @@ fn show(report: &Report, global: &Global) -> anyhow::Result<()> {
             if i.finalized { "finalized" } else { "in block" }
         )),
         None => text.push_str("sent:        nothing (dry run)\n"),
+    }
+    if let Some(rules) = &report.rules {
+        text.push_str(&format!(
+            "rules:       at block {}: n {}, min_allowed_weights {}, max_weights_limit {}, version key {}, rate limit {} blocks, commit-reveal {}\n",
+            report.block.unwrap_or_default(),
+            rules.n,
+            rules.min_allowed_weights,
+            rules.max_weights_limit,
+            rules.version_key,
+            rules.rate_limit,
+            rules.commit_reveal
+        ));
+    }
+    if let Some(refusal) = &report.refusal {
+        text.push_str(&format!("would fail:  {refusal}\n"));
     }
     if !global.quiet {
         print_stdout(&text)?;

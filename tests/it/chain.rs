@@ -1019,3 +1019,158 @@ fn key_files_that_cannot_sign_are_refused_with_the_file_and_field() {
         );
     }
 }
+
+// --- serve_axon and transfers (library calls against the node) --------------------------------
+
+fn connect(node: &Node) -> (tokio::runtime::Runtime, omega::chain::Chain) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = omega::chain::ConnectOptions::new(omega::chain::Network::Local, Some(&node.url));
+    let chain = rt.block_on(omega::chain::Chain::connect(&options)).unwrap();
+    (rt, chain)
+}
+
+fn axon_info(block: u64, port: u16) -> impl subxt::ext::codec::Encode {
+    let ip = u128::from(u32::from(std::net::Ipv4Addr::new(10, 1, 2, 3)));
+    (block, 9010001u32, ip, port, 4u8, 4u8, 0u8, 0u8)
+}
+
+#[test]
+fn serve_axon_announces_once_and_respects_the_serving_rate_limit() {
+    use omega::chain::axon::{
+        serve_axon, serve_axon_args, AxonRefusal, Endpoint, ServeError, Served,
+    };
+    let pair = key(7);
+    let hotkey = account(&pair);
+    let endpoint = Endpoint {
+        ip: "10.1.2.3".parse().unwrap(),
+        port: 8091,
+        protocol: 4,
+        version: 9010001,
+    };
+    let wait = omega::chain::submit::Wait {
+        finalization: true,
+        limit: std::time::Duration::from_secs(60),
+    };
+    let registered = || {
+        let mut s = subnet(&hotkey, true, 0, false);
+        s.set("ServingRateLimit", (NETUID,), 50u64);
+        s
+    };
+
+    let node = Node::start(registered());
+    let (rt, chain) = connect(&node);
+    let served = rt
+        .block_on(serve_axon(&chain, &pair, NETUID, &endpoint, wait))
+        .unwrap();
+    let Served::Announced { inclusion } = served else {
+        panic!("nothing announced")
+    };
+    assert!(inclusion.finalized);
+    let call = calls::serve_axon(serve_axon_args(NETUID, &endpoint).unwrap())
+        .encode(&metadata::vendored())
+        .unwrap();
+    let submitted = node.state.lock().unwrap().submitted.clone();
+    assert_eq!(submitted.len(), 1);
+    assert!(
+        submitted[0].ends_with(&call),
+        "the extrinsic carries the serve_axon call"
+    );
+
+    let mut same = registered();
+    same.set("Axons", (NETUID, hotkey), axon_info(10, 8091));
+    let node = Node::start(same);
+    let (rt, chain) = connect(&node);
+    assert_eq!(
+        rt.block_on(serve_axon(&chain, &pair, NETUID, &endpoint, wait))
+            .unwrap(),
+        Served::Unchanged
+    );
+    assert!(node.state.lock().unwrap().submitted.is_empty());
+
+    let mut recent = registered();
+    recent.set("Axons", (NETUID, hotkey), axon_info(990, 8000));
+    let node = Node::start(recent);
+    let (rt, chain) = connect(&node);
+    let err = rt
+        .block_on(serve_axon(&chain, &pair, NETUID, &endpoint, wait))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ServeError::Refused(AxonRefusal::RateLimited { retry_at: 1040, .. })
+        ),
+        "{err}"
+    );
+
+    let node = Node::start(subnet(&hotkey, false, 0, false));
+    let (rt, chain) = connect(&node);
+    let err = rt
+        .block_on(serve_axon(&chain, &pair, NETUID, &endpoint, wait))
+        .unwrap_err();
+    assert!(
+        matches!(err, ServeError::Refused(AxonRefusal::NotRegistered { .. })),
+        "{err}"
+    );
+
+    let loopback = Endpoint {
+        ip: "127.0.0.1".parse().unwrap(),
+        ..endpoint
+    };
+    assert!(matches!(
+        serve_axon_args(NETUID, &loopback),
+        Err(AxonRefusal::BadIp { .. })
+    ));
+    assert!(matches!(
+        serve_axon_args(
+            NETUID,
+            &Endpoint {
+                port: 0,
+                ..endpoint
+            }
+        ),
+        Err(AxonRefusal::BadPort)
+    ));
+}
+
+#[test]
+fn a_transfer_sends_the_exact_amount_from_the_coldkey_and_names_its_block() {
+    let coldkey = key(31);
+    let dest = account(&key(32));
+    let node = Node::start(State::new(20));
+    let (rt, chain) = connect(&node);
+    let wait = omega::chain::submit::Wait {
+        finalization: true,
+        limit: std::time::Duration::from_secs(60),
+    };
+    let inclusion = rt
+        .block_on(omega::chain::transfer::send(
+            &chain,
+            &coldkey,
+            dest,
+            1_234_567_891,
+            wait,
+        ))
+        .unwrap();
+    assert_eq!(
+        (
+            inclusion.block_number,
+            inclusion.block_hash,
+            inclusion.extrinsic_index
+        ),
+        (21, block_hash(21), 0)
+    );
+    let call = calls::transfer_keep_alive(dest, 1_234_567_891)
+        .encode(&metadata::vendored())
+        .unwrap();
+    let submitted = node.state.lock().unwrap().submitted.clone();
+    assert!(submitted[0].ends_with(&call));
+    // The signer is the coldkey: MultiAddress::Id (0x00) and its public key follow the version byte.
+    use subxt::ext::codec::{Compact, Decode};
+    let mut body = &submitted[0][..];
+    Compact::<u32>::decode(&mut body).unwrap();
+    assert_eq!(body[0], 0x84, "signed, extrinsic version 4");
+    assert_eq!((body[1], &body[2..34]), (0, &coldkey.public_key().0[..]));
+}

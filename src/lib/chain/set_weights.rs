@@ -228,6 +228,12 @@ pub struct Report {
     /// The block the rules were read at (None offline).
     pub block: Option<u64>,
     pub dry_run: bool,
+    /// The hotkey the rules were checked for (None offline).
+    pub hotkey: Option<String>,
+    /// The subnet's rules at `block` (None offline).
+    pub rules: Option<WeightRules>,
+    /// Dry run: why the chain would refuse these weights now (None: it would accept them).
+    pub refusal: Option<String>,
     /// Where the extrinsic landed (None when nothing was sent).
     pub inclusion: Option<Inclusion>,
 }
@@ -259,37 +265,39 @@ pub fn offline(
     report(netuid, emitted, version_key, &call, &md, spec_version, None)
 }
 
-/// Reads the subnet's rules at the latest finalized block, processes the weights, checks every rule the
-/// client can see, and sends the call (unless `dry_run`).
+/// Reads the subnet's rules at the latest finalized block, processes the weights, checks every
+/// rule the client can see, and sends the call; a dry run reports what the chain would refuse
+/// instead of failing.
 pub async fn online(
     chain: &Chain,
     netuid: u16,
     raw: &RawWeights,
-    wallet: &WalletLocation,
+    sender: Sender<'_>,
     version_key: Option<u64>,
-    dry_run: bool,
     wait: Wait,
 ) -> Result<Report, SetWeightsError> {
     let at = chain.at_latest().await?;
     let rules = subnet::weight_rules(&at, netuid).await?;
     let emitted = process(&raw.uids, &raw.weights, Limits::from(&rules))?;
     let version_key = version_key.unwrap_or(rules.version_key);
-    let (signer, hotkey) = if dry_run {
-        (None, wallet.hotkey_address()?)
-    } else {
-        let pair = wallet.hotkey()?;
-        let account = AccountId32(pair.public_key().0);
-        (Some(pair), account)
+    let (signer, hotkey) = match sender {
+        Sender::DryRun(account) => (None, account),
+        Sender::DryRunWallet(wallet) => (None, wallet.hotkey_address()?),
+        Sender::Wallet(wallet) => {
+            let pair = wallet.hotkey()?;
+            let account = AccountId32(pair.public_key().0);
+            (Some(pair), account)
+        }
     };
     let standing = subnet::standing(&at, netuid, &hotkey).await?;
-    check(
+    let verdict = check(
         &rules,
         &hotkey,
         &standing,
         &emitted,
         version_key,
         at.number(),
-    )?;
+    );
     let md = at.inner.metadata();
     let call = WeightsCall::for_runtime(&md, netuid, &emitted, version_key);
     let mut out = report(
@@ -301,11 +309,26 @@ pub async fn online(
         at.spec_version(),
         Some(at.number()),
     )?;
-    if let Some(signer) = signer {
-        out.inclusion = Some(call.submit(chain, &at, &signer, wait).await?);
-        out.dry_run = false;
-    }
+    out.hotkey = Some(hotkey.to_string());
+    out.rules = Some(rules);
+    let Some(signer) = signer else {
+        out.refusal = verdict.err().map(|r| r.to_string());
+        return Ok(out);
+    };
+    verdict?;
+    out.inclusion = Some(call.submit(chain, &at, &signer, wait).await?);
+    out.dry_run = false;
     Ok(out)
+}
+
+/// Who sets the weights.
+pub enum Sender<'a> {
+    /// Sign with the wallet's hotkey and send.
+    Wallet(&'a WalletLocation),
+    /// Check and encode as the wallet's hotkey (its public part only); send nothing.
+    DryRunWallet(&'a WalletLocation),
+    /// Check and encode as any hotkey; send nothing.
+    DryRun(AccountId32),
 }
 
 fn report(
@@ -329,6 +352,9 @@ fn report(
         spec_version,
         block,
         dry_run: true,
+        hotkey: None,
+        rules: None,
+        refusal: None,
         inclusion: None,
     })
 }
