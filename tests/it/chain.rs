@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value as Json;
-use subxt::dynamic::Value;
 use subxt::utils::{AccountId32, H256};
 use subxt_signer::sr25519::Keypair;
 
@@ -607,120 +606,12 @@ fn offline_report(input: &Path) -> Json {
 
 // --- metagraph ---------------------------------------------------------------------------------
 
-/// `Option<SelectiveMetagraph>` for `n` uids, as the runtime API answers, built from the
-/// vendored metadata's own type: the fields omega asks for are `Some`, every other `None`.
-pub fn selective_metagraph(n: u16) -> Vec<u8> {
-    let md = metadata::vendored();
-    let method = md
-        .runtime_api_trait_by_name("SubnetInfoRuntimeApi")
-        .and_then(|t| t.method_by_name("get_selective_metagraph"))
-        .expect("get_selective_metagraph in the vendored metadata");
-    let ty = method.output_ty();
-    let some = |v: Value| Value::unnamed_variant("Some", [v]);
-    let list = |f: &dyn Fn(u16) -> Value| Value::unnamed_composite((0..n).map(f));
-    let account = |seed: u16| Value::unnamed_composite([Value::from_bytes(account_bytes(seed))]);
-    let provided: Vec<(&str, Value)> = vec![
-        ("netuid", Value::u128(u128::from(NETUID))),
-        ("block", some(Value::u128(1000))),
-        ("num_uids", some(Value::u128(u128::from(n)))),
-        ("hotkeys", some(list(&|i| account(i)))),
-        ("coldkeys", some(list(&|i| account(i + 10_000)))),
-        ("axons", some(list(&|i| axon_value(i)))),
-        ("active", some(list(&|i| Value::bool(i % 2 == 0)))),
-        ("validator_permit", some(list(&|i| Value::bool(i < 3)))),
-        (
-            "last_update",
-            some(list(&|i| Value::u128(900 + u128::from(i)))),
-        ),
-        (
-            "emission",
-            some(list(&|i| Value::u128(u128::from(i) * 1_000_000))),
-        ),
-        (
-            "dividends",
-            some(list(&|i| Value::u128(u128::from(i % 7) * 1000))),
-        ),
-        (
-            "incentives",
-            some(list(&|i| Value::u128(u128::from(i % 5) * 2000))),
-        ),
-        ("trust", some(list(&|_| Value::u128(65535)))),
-        (
-            "alpha_stake",
-            some(list(&|i| Value::u128(u128::from(i) * 1_000_000_000))),
-        ),
-        (
-            "tao_stake",
-            some(list(&|i| Value::u128(u128::from(i) * 500_000_000))),
-        ),
-        (
-            "total_stake",
-            some(list(&|i| Value::u128(u128::from(i) * 1_250_000_000))),
-        ),
-    ];
-    let fields = composite_fields(&md, ty);
-    let inner = Value::named_composite(fields.into_iter().map(|name| {
-        let value = provided
-            .iter()
-            .find(|(p, _)| *p == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| Value::unnamed_variant("None", []));
-        (name, value)
-    }));
-    fake_node::encode_as(ty, &Value::unnamed_variant("Some", [inner]))
-}
-
-fn account_bytes(seed: u16) -> [u8; 32] {
-    let mut a = [0u8; 32];
-    a[..2].copy_from_slice(&seed.to_le_bytes());
-    a[31] = 0x42;
-    a
-}
-
-fn axon_value(i: u16) -> Value {
-    let served = i % 4 != 3;
-    Value::named_composite([
-        ("block", Value::u128(100)),
-        ("version", Value::u128(9010001)),
-        (
-            "ip",
-            Value::u128(if served {
-                u128::from(u32::from(std::net::Ipv4Addr::new(10, 0, 0, i as u8)))
-            } else {
-                0
-            }),
-        ),
-        (
-            "port",
-            Value::u128(if served { 8000 + u128::from(i) } else { 0 }),
-        ),
-        ("ip_type", Value::u128(if served { 4 } else { 0 })),
-        ("protocol", Value::u128(4)),
-        ("placeholder1", Value::u128(0)),
-        ("placeholder2", Value::u128(0)),
-    ])
-}
-
-/// Field names of the struct inside `Option<struct>` type `ty`.
-fn composite_fields(md: &subxt::Metadata, ty: u32) -> Vec<String> {
-    use scale_info::TypeDef;
-    let resolve = |id: u32| &md.types().resolve(id).unwrap().type_def;
-    let TypeDef::Variant(option) = resolve(ty) else {
-        panic!("Option expected")
-    };
-    let some = option.variants.iter().find(|v| v.name == "Some").unwrap();
-    let TypeDef::Composite(c) = resolve(some.fields[0].ty.id) else {
-        panic!("struct expected")
-    };
-    c.fields.iter().map(|f| f.name.clone().unwrap()).collect()
-}
-
 #[test]
 fn metagraph_writes_every_uid_with_the_block_in_the_file_metadata() {
     let mut state = State::new(1000);
     state.calls.insert(
         "SubnetInfoRuntimeApi_get_selective_metagraph".into(),
-        selective_metagraph(5),
+        omega::chain::metagraph::synthetic_answer(NETUID, 5).unwrap(),
     );
     let node = Node::start(state);
     let dir = scratch("chain_metagraph");
@@ -744,8 +635,14 @@ fn metagraph_writes_every_uid_with_the_block_in_the_file_metadata() {
     assert_eq!(snap.rows.len(), 5);
     let r = &snap.rows[2];
     assert_eq!(r.uid, 2);
-    assert_eq!(r.hotkey, AccountId32(account_bytes(2)).to_string());
-    assert_eq!(r.coldkey, AccountId32(account_bytes(10_002)).to_string());
+    assert_eq!(
+        r.hotkey,
+        AccountId32(omega::chain::metagraph::synthetic_account(2)).to_string()
+    );
+    assert_eq!(
+        r.coldkey,
+        AccountId32(omega::chain::metagraph::synthetic_account(10_002)).to_string()
+    );
     assert_eq!((r.alpha_stake, r.tao_stake, r.total_stake), (2.0, 1.0, 2.5));
     assert!(r.validator_permit && r.active);
     assert_eq!(

@@ -5,7 +5,9 @@ Reads one JSON object on stdin: {"cases": [{"uids": [...], "weights": [...], "n"
 float32 values written exactly as float64 numbers; null stands for NaN, which JSON lacks). Answers one JSON object on stdout:
 {"version_as_int": V, "version": "9.10.1", "results": [...]}, each result either
 {"processed_uids", "processed_weights", "uids", "weights"} or {"error": "..."}. A case with
-"emit_only": true goes through `convert_weights_and_uids_for_emit` alone.
+"emit_only": true goes through `convert_weights_and_uids_for_emit` alone. With a top-level
+"time_repeats": R (the benchmark, benches/chain.sh), each result also holds "seconds": the best
+of R runs of the case.
 
 Each case goes through the SDK's default numpy path, exactly as OMEGA's validator calls it:
 `process_weights_for_netuid(uids, weights, netuid, subtensor, metagraph)` with a stand-in
@@ -88,12 +90,27 @@ def run(case):
     return result
 
 
+def best_seconds(case, repeats):
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(case)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main():
-    cases = json.load(sys.stdin)["cases"]
+    request = json.load(sys.stdin)
+    repeats = request.get("time_repeats")
     results = []
-    for case in cases:
+    for case in request["cases"]:
         try:
-            results.append(run(case))
+            result = run(case)
+            if repeats:
+                result["seconds"] = best_seconds(case, repeats)
+            results.append(result)
         except Exception as e:  # noqa: BLE001: reported to the test, which decides
             results.append({"error": f"{type(e).__name__}: {e}"})
     json.dump(

@@ -53,6 +53,127 @@ pub struct SelectiveMetagraph {
     pub total_stake: Option<Vec<u64>>,
 }
 
+/// The runtime API's answer decoded by field name against the type of `metadata` (what the
+/// online path does inside subxt; used by the benchmark).
+pub fn decode(
+    metadata: &subxt::Metadata,
+    bytes: &[u8],
+) -> Result<Option<SelectiveMetagraph>, ChainError> {
+    let ty = answer_type(metadata)?;
+    let mut cursor = bytes;
+    <Option<SelectiveMetagraph> as DecodeAsType>::decode_as_type(&mut cursor, ty, metadata.types())
+        .map_err(|e| ChainError::Protocol(format!("get_selective_metagraph: {e}")))
+}
+
+/// The type id of `get_selective_metagraph`'s answer (`Option<SelectiveMetagraph>`).
+fn answer_type(metadata: &subxt::Metadata) -> Result<u32, ChainError> {
+    metadata
+        .runtime_api_trait_by_name("SubnetInfoRuntimeApi")
+        .and_then(|t| t.method_by_name("get_selective_metagraph"))
+        .map(|m| m.output_ty())
+        .ok_or_else(|| {
+            ChainError::Metadata("no SubnetInfoRuntimeApi.get_selective_metagraph".into())
+        })
+}
+
+/// A synthetic answer of `get_selective_metagraph` for `n` uids of subnet `netuid`, encoded with
+/// the vendored metadata's own type (the fields omega asks for are `Some`, all others `None`):
+/// the stand-in node of the tests and the benchmark serve it. Uid `i` has hotkey bytes
+/// `[i as u16 LE, 0.., 0x42]`, coldkey those of `i + 10000`, stake `i` alpha, `i/2` TAO and
+/// `1.25 i` total, a permit when `i < 3`, is active when even, and serves `10.0.0.(i % 256)`
+/// on port `8000 + i` unless `i % 4 == 3`.
+pub fn synthetic_answer(netuid: u16, n: u16) -> Result<Vec<u8>, ChainError> {
+    use subxt::dynamic::Value;
+    let md = super::metadata::vendored();
+    let ty = answer_type(&md)?;
+    let some = |v: Value| Value::unnamed_variant("Some", [v]);
+    let list = |f: &dyn Fn(u16) -> Value| some(Value::unnamed_composite((0..n).map(f)));
+    let uint = |v: u128| Value::u128(v);
+    let account =
+        |seed: u32| Value::unnamed_composite([Value::from_bytes(synthetic_account(seed))]);
+    let provided: Vec<(&str, Value)> = vec![
+        ("netuid", uint(u128::from(netuid))),
+        ("block", some(uint(1000))),
+        ("num_uids", some(uint(u128::from(n)))),
+        ("hotkeys", list(&|i| account(u32::from(i)))),
+        ("coldkeys", list(&|i| account(u32::from(i) + 10_000))),
+        ("axons", list(&synthetic_axon)),
+        ("active", list(&|i| Value::bool(i % 2 == 0))),
+        ("validator_permit", list(&|i| Value::bool(i < 3))),
+        ("last_update", list(&|i| uint(900 + u128::from(i)))),
+        ("emission", list(&|i| uint(u128::from(i) * 1_000_000))),
+        ("dividends", list(&|i| uint(u128::from(i % 7) * 1000))),
+        ("incentives", list(&|i| uint(u128::from(i % 5) * 2000))),
+        ("trust", list(&|_| uint(65535))),
+        (
+            "alpha_stake",
+            list(&|i| uint(u128::from(i) * 1_000_000_000)),
+        ),
+        ("tao_stake", list(&|i| uint(u128::from(i) * 500_000_000))),
+        (
+            "total_stake",
+            list(&|i| uint(u128::from(i) * 1_250_000_000)),
+        ),
+    ];
+    let fields = struct_fields_in_option(&md, ty)?;
+    let inner = Value::named_composite(fields.into_iter().map(|name| {
+        let value = provided
+            .iter()
+            .find(|(p, _)| *p == name)
+            .map_or_else(|| Value::unnamed_variant("None", []), |(_, v)| v.clone());
+        (name, value)
+    }));
+    let mut out = Vec::new();
+    subxt::ext::scale_value::scale::encode_as_type(&some(inner), ty, md.types(), &mut out)
+        .map_err(|e| ChainError::Metadata(format!("encoding a synthetic metagraph: {e}")))?;
+    Ok(out)
+}
+
+/// The account bytes [`synthetic_answer`] gives seed `seed`.
+pub fn synthetic_account(seed: u32) -> [u8; 32] {
+    let mut a = [0u8; 32];
+    a[..4].copy_from_slice(&seed.to_le_bytes());
+    a[31] = 0x42;
+    a
+}
+
+fn synthetic_axon(i: u16) -> subxt::dynamic::Value {
+    use subxt::dynamic::Value;
+    let served = i % 4 != 3;
+    let ip = u32::from(Ipv4Addr::new(10, 0, 0, (i % 256) as u8));
+    let pick = |yes: u128| Value::u128(if served { yes } else { 0 });
+    Value::named_composite([
+        ("block", Value::u128(100)),
+        ("version", Value::u128(9_010_001)),
+        ("ip", pick(u128::from(ip))),
+        ("port", pick(8000 + u128::from(i))),
+        ("ip_type", pick(4)),
+        ("protocol", Value::u128(4)),
+        ("placeholder1", Value::u128(0)),
+        ("placeholder2", Value::u128(0)),
+    ])
+}
+
+/// Field names of the struct inside the `Option<struct>` type `ty`.
+fn struct_fields_in_option(md: &subxt::Metadata, ty: u32) -> Result<Vec<String>, ChainError> {
+    use scale_info::TypeDef;
+    let bad = || ChainError::Metadata(format!("type {ty} is not Option<struct>"));
+    let resolve = |id: u32| md.types().resolve(id).map(|t| &t.type_def);
+    let Some(TypeDef::Variant(option)) = resolve(ty) else {
+        return Err(bad());
+    };
+    let inner = option
+        .variants
+        .iter()
+        .find(|v| v.name == "Some")
+        .and_then(|v| v.fields.first())
+        .ok_or_else(bad)?;
+    let Some(TypeDef::Composite(c)) = resolve(inner.ty.id) else {
+        return Err(bad());
+    };
+    Ok(c.fields.iter().filter_map(|f| f.name.clone()).collect())
+}
+
 /// Asks the node for the metagraph of `netuid` at `at`.
 pub async fn fetch(
     at: &AtBlock,
