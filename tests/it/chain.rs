@@ -496,11 +496,12 @@ fn set_weights_against_a_changed_runtime_a_hung_node_or_a_failed_dispatch_is_a_c
     failing.outcome = Outcome::Failed;
     let run = set_weights("chain_failed_dispatch", failing, &[]);
     assert!(!run.out.status.success());
-    assert!(
-        stderr(&run.out).contains("failed on chain in block"),
-        "{}",
-        stderr(&run.out)
-    );
+    // The node fails it with SubtensorModule's error 0: the message names it.
+    let md = metadata::vendored();
+    let pallet = md.pallet_by_name("SubtensorModule").unwrap();
+    let error = &pallet.error_variant_by_index(0).unwrap().name;
+    let text = stderr(&run.out);
+    assert!(text.contains("failed on chain in block") && text.contains(error.as_str()), "{text}");
 }
 
 #[test]
