@@ -16,8 +16,9 @@ use omega::chain::set_weights::{self, Limits, Report, Sender};
 /// min_allowed_weights, max_weight_limit, u16 with round-half-to-even). Before signing, the
 /// chain's rules are checked (registration, validator permit, WeightsVersionKey, the rate
 /// limit against LastUpdate); a refusal says which rule and when to try again. The call is the
-/// one the node's runtime offers: set_mechanism_weights (mechanism 0), else set_weights.
-/// Subnets with commit-reveal enabled are refused for now (see the README).
+/// one the node's runtime offers: set_mechanism_weights (mechanism 0), else set_weights; on
+/// subnets with commit-reveal, the weights are encrypted to the drand round of their reveal and
+/// sent as commit_timelocked_mechanism_weights (else commit_timelocked_weights).
 ///
 /// Input (-i): Parquet with columns `uid` and `weight`, CSV with a header, JSON lines, or the
 /// state file of `omega score --state` (UIDs are positions).
@@ -131,6 +132,12 @@ fn show(report: &Report, global: &Global) -> anyhow::Result<()> {
             rules.version_key,
             rules.rate_limit,
             rules.commit_reveal
+        ));
+    }
+    if let Some(c) = &report.commitment {
+        text.push_str(&format!(
+            "commit:      timelocked to drand round {}, revealed at block {} (best block {})\n",
+            c.reveal_round, c.reveal_block, c.best_block
         ));
     }
     if let Some(refusal) = &report.refusal {

@@ -419,7 +419,7 @@ fn set_weights_dry_run_sends_nothing_and_shows_the_decoded_call() {
 #[test]
 fn set_weights_refuses_what_the_chain_would_refuse_and_says_why() {
     let hotkey = account(&key(7));
-    let cases: [(&str, State, &[&str], &str); 4] = [
+    let cases: [(&str, State, &[&str], &str); 3] = [
         (
             "rate",
             subnet(&hotkey, true, 950, false),
@@ -437,12 +437,6 @@ fn set_weights_refuses_what_the_chain_would_refuse_and_says_why() {
             subnet(&hotkey, true, 0, false),
             &["--version-key", "1999"],
             "below the subnet's WeightsVersionKey 2000",
-        ),
-        (
-            "commit_reveal",
-            subnet(&hotkey, true, 0, true),
-            &[],
-            "commit-reveal",
         ),
     ];
     for (name, state, extra, message) in cases {
@@ -501,7 +495,10 @@ fn set_weights_against_a_changed_runtime_a_hung_node_or_a_failed_dispatch_is_a_c
     let pallet = md.pallet_by_name("SubtensorModule").unwrap();
     let error = &pallet.error_variant_by_index(0).unwrap().name;
     let text = stderr(&run.out);
-    assert!(text.contains("failed on chain in block") && text.contains(error.as_str()), "{text}");
+    assert!(
+        text.contains("failed on chain in block") && text.contains(error.as_str()),
+        "{text}"
+    );
 }
 
 #[test]
@@ -1071,4 +1068,144 @@ fn a_transfer_sends_the_exact_amount_from_the_coldkey_and_names_its_block() {
     Compact::<u32>::decode(&mut body).unwrap();
     assert_eq!(body[0], 0x84, "signed, extrinsic version 4");
     assert_eq!((body[1], &body[2..34]), (0, &coldkey.public_key().0[..]));
+}
+
+// --- commit-reveal -----------------------------------------------------------------------------
+
+/// A published drand quicknet beacon (round 657413; the signature from the README of
+/// github.com/mcdcam/python-drand-verify): it opens whatever was encrypted to that round.
+const QUICKNET_ROUND: u64 = 657_413;
+const QUICKNET_SIGNATURE: &str = "b713718a38ae728dfd477991af2822e08d2f305e47718cef9f7848ce4050e7be41076862b98fad56e91a6b85b89cd97b";
+
+#[test]
+fn bittensor_drand_opens_omegas_timelocked_commit() {
+    use omega::chain::timelock::{encrypt, Payload};
+    use subxt::ext::codec::Decode;
+    let hotkey = account(&key(7));
+    let payload = Payload {
+        hotkey: hotkey.0.to_vec(),
+        uids: vec![0, 1, 5, 255],
+        values: vec![65535, 100, 7, 1],
+        version_key: 2010,
+    };
+    let commit = encrypt(&payload, QUICKNET_ROUND).unwrap();
+    let round = QUICKNET_ROUND.to_string();
+    let answer = sdk_chain(
+        &bittensor_python(),
+        &[
+            "tlock-decrypt",
+            "--commit",
+            &hex(&commit),
+            "--round",
+            &round,
+            "--signature",
+            QUICKNET_SIGNATURE,
+        ],
+    );
+    let plain = omega::chain::wallet::hex_bytes(answer["plaintext"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        Payload::decode(&mut &plain[..]).unwrap(),
+        payload,
+        "bittensor-drand decrypted something else"
+    );
+}
+
+#[test]
+fn the_reveal_round_is_bittensor_drands() {
+    use omega::chain::timelock::{reveal_block_modulo, round_after, SECURITY_BLOCK_OFFSET};
+    for (block, netuid, tempo, period) in [
+        (1000u64, 24u16, 360u16, 1u64),
+        (5_123_456, 24, 360, 3),
+        (77, 1, 99, 1),
+    ] {
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        };
+        let reveal = reveal_block_modulo(block, netuid, tempo, period).unwrap();
+        let ours = |t: f64| round_after(t, reveal + SECURITY_BLOCK_OFFSET - block);
+        let before = ours(now());
+        let answer = sdk_chain(
+            &bittensor_python(),
+            &[
+                "tlock-commit",
+                "--block",
+                &block.to_string(),
+                "--netuid",
+                &netuid.to_string(),
+                "--tempo",
+                &tempo.to_string(),
+                "--reveal-period",
+                &period.to_string(),
+            ],
+        );
+        let after = ours(now());
+        let theirs = answer["reveal_round"].as_u64().unwrap();
+        assert!(
+            (before..=after).contains(&theirs),
+            "block {block}: bittensor-drand says round {theirs}, omega {before}..={after}"
+        );
+    }
+}
+
+#[test]
+fn on_a_commit_reveal_subnet_set_weights_sends_a_timelocked_commit() {
+    use omega::chain::timelock::{reveal_block_modulo, round_after, SECURITY_BLOCK_OFFSET};
+    let hotkey = account(&key(7));
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let reveal = reveal_block_modulo(1000, NETUID, 360, 1).unwrap();
+    let earliest = round_after(now(), reveal + SECURITY_BLOCK_OFFSET - 1000);
+    let run = set_weights("chain_commit_reveal", subnet(&hotkey, true, 0, true), &[]);
+    let latest = round_after(now(), reveal + SECURITY_BLOCK_OFFSET - 1000);
+    assert!(run.out.status.success(), "{}", stderr(&run.out));
+    let report: Json = serde_json::from_slice(&run.out.stdout).unwrap();
+    assert_eq!(
+        report["call_name"],
+        "SubtensorModule.commit_timelocked_mechanism_weights"
+    );
+    assert_eq!(report["commitment"]["reveal_block"], reveal);
+    let round = report["commitment"]["reveal_round"].as_u64().unwrap();
+    assert!((earliest..=latest).contains(&round), "round {round}");
+
+    let submitted = run.node.state.lock().unwrap().submitted.clone();
+    let answer = sdk_chain(
+        &bittensor_python(),
+        &[
+            "check-extrinsics",
+            "--metadata",
+            vendored_path().to_str().unwrap(),
+            "--genesis",
+            &hex(&block_hash(0).0),
+            "--block-hash",
+            &hex(&block_hash(1000).0),
+            &hex(&submitted[0]),
+        ],
+    );
+    let decoded = &answer["extrinsics"][0];
+    assert_eq!(decoded["valid"], true);
+    for decoder in ["metadata", "spec"] {
+        let args = &decoded[decoder]["args"];
+        assert_eq!(
+            decoded[decoder]["call"], "commit_timelocked_mechanism_weights",
+            "{decoder}"
+        );
+        assert_eq!(
+            (args["netuid"].as_u64(), args["mecid"].as_u64()),
+            (Some(24), Some(0)),
+            "{decoder}"
+        );
+        assert_eq!(args["reveal_round"].as_u64(), Some(round), "{decoder}");
+        assert_eq!(args["commit_reveal_version"].as_u64(), Some(4), "{decoder}");
+        // The ciphertext: the SCALE payload (hotkey, uids, weights, version key) + 244 bytes.
+        let commit = omega::chain::wallet::hex_bytes(args["commit"].as_str().unwrap()).unwrap();
+        let payload_len = 1 + 32 + 1 + 2 * 3 + 1 + 2 * 3 + 8;
+        assert_eq!(commit.len(), payload_len + 244, "{decoder}");
+    }
 }

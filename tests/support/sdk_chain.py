@@ -19,6 +19,10 @@ stdout; on error it prints a message on stderr and exits non-zero.
   check-extrinsics --metadata PATH --genesis HEX [--block-hash HEX] HEX...
       {"extrinsics": [{"metadata": decoded, "spec": decoded, "valid": bool}]}: each extrinsic
       decoded by both decoders and its signature checked, with one metadata load.
+  tlock-decrypt --commit HEX --round N --signature HEX   {"plaintext": hex}
+      bittensor-drand's decrypt_with_signature on a commit in the chain's layout.
+  tlock-commit --block N --netuid N --tempo N --reveal-period N   {"reveal_round", "commit_length"}
+      bittensor-drand's get_encrypted_commit (modulo-tempo epochs, its own clock).
   verify  --ss58 SS58 --message HEX --signature HEX        {"valid": bool}
   make-wallet --path DIR --name NAME --hotkey HK [--coldkey-password PW]
   sign    --path DIR --name NAME --hotkey HK --message HEX [--key hotkey|coldkey] [--password PW]
@@ -773,6 +777,26 @@ def cmd_check_extrinsics(args):
     return {"extrinsics": results}
 
 
+def cmd_tlock_decrypt(args):
+    """bittensor-drand opens a chain commit with a round's signature: the input it wants is
+    compact(len) + commit + round (u64 little-endian)."""
+    import bittensor_drand
+
+    commit = from_hex(args.commit)
+    user_data = encode_compact(len(commit)) + commit + struct.pack("<Q", args.round)
+    plain = bittensor_drand.decrypt_with_signature(user_data, args.signature.removeprefix("0x"))
+    return {"plaintext": to_hex(bytes(plain))}
+
+
+def cmd_tlock_commit(args):
+    """bittensor-drand's own commit and reveal round (its clock; modulo-tempo epochs)."""
+    import bittensor_drand
+
+    commit, reveal_round = bittensor_drand.get_encrypted_commit(
+        [0], [65535], 1, args.tempo, args.block, args.netuid, args.reveal_period, 12.0, bytes(32))
+    return {"reveal_round": reveal_round, "commit_length": len(commit)}
+
+
 def cmd_verify(args):
     return {"valid": verify_signature(ss58=args.ss58, message=from_hex(args.message),
                                       signature=from_hex(args.signature))}
@@ -826,6 +850,13 @@ def parser():
     p.add_argument("--tx-version", type=int)
     p.add_argument("--metadata-hash")
     p.add_argument("hex", nargs="+")
+    p = command("tlock-decrypt", cmd_tlock_decrypt, "bittensor-drand decrypts a commit")
+    p.add_argument("--commit", required=True, help="hex, the chain's layout")
+    p.add_argument("--round", required=True, type=int)
+    p.add_argument("--signature", required=True, help="the round's quicknet signature, hex")
+    p = command("tlock-commit", cmd_tlock_commit, "bittensor-drand's commit round")
+    for name in ("block", "netuid", "tempo", "reveal-period"):
+        p.add_argument(f"--{name}", required=True, type=int)
     p = command("verify", cmd_verify, "check an sr25519 signature")
     p.add_argument("--ss58", required=True)
     p.add_argument("--message", required=True, help="hex")

@@ -76,6 +76,28 @@ pub struct SetMechanismWeights {
     pub version_key: u64,
 }
 
+/// `SubtensorModule.commit_timelocked_weights` (call 113): SDK 9.10's commit-reveal call.
+#[derive(Debug, Clone, EncodeAsType)]
+#[encode_as_type(crate_path = "::subxt::ext::scale_encode")]
+pub struct CommitTimelockedWeights {
+    pub netuid: u16,
+    /// The timelock ciphertext (chain layout, at most 5000 bytes).
+    pub commit: Vec<u8>,
+    pub reveal_round: u64,
+    pub commit_reveal_version: u16,
+}
+
+/// `SubtensorModule.commit_timelocked_mechanism_weights` (call 118): what SDK 9.12+ send.
+#[derive(Debug, Clone, EncodeAsType)]
+#[encode_as_type(crate_path = "::subxt::ext::scale_encode")]
+pub struct CommitTimelockedMechanismWeights {
+    pub netuid: u16,
+    pub mecid: u8,
+    pub commit: Vec<u8>,
+    pub reveal_round: u64,
+    pub commit_reveal_version: u16,
+}
+
 /// `SubtensorModule.serve_axon` (call 4).
 #[derive(Debug, Clone, EncodeAsType)]
 #[encode_as_type(crate_path = "::subxt::ext::scale_encode")]
@@ -111,6 +133,24 @@ pub fn set_mechanism_weights(args: SetMechanismWeights) -> Call<SetMechanismWeig
     Call {
         pallet: SUBTENSOR,
         name: "set_mechanism_weights",
+        args,
+    }
+}
+
+pub fn commit_timelocked_weights(args: CommitTimelockedWeights) -> Call<CommitTimelockedWeights> {
+    Call {
+        pallet: SUBTENSOR,
+        name: "commit_timelocked_weights",
+        args,
+    }
+}
+
+pub fn commit_timelocked_mechanism_weights(
+    args: CommitTimelockedMechanismWeights,
+) -> Call<CommitTimelockedMechanismWeights> {
+    Call {
+        pallet: SUBTENSOR,
+        name: "commit_timelocked_mechanism_weights",
         args,
     }
 }

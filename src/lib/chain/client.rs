@@ -234,13 +234,25 @@ impl Chain {
 
     /// The number of a block, or None when the node does not know the hash.
     pub async fn block_number(&self, hash: H256) -> Result<Option<u64>, ChainError> {
+        self.header_number(vec![serde_json::json!(hash)]).await
+    }
+
+    /// The best block's number (commits are timed against it, as the SDK does).
+    pub async fn best_number(&self) -> Result<u64, ChainError> {
+        self.header_number(Vec::new())
+            .await?
+            .ok_or_else(|| ChainError::Protocol("the node has no best block header".into()))
+    }
+
+    async fn header_number(
+        &self,
+        params: Vec<serde_json::Value>,
+    ) -> Result<Option<u64>, ChainError> {
         #[derive(serde::Deserialize)]
         struct Header {
             number: String,
         }
-        let header: Option<Header> = self
-            .request("chain_getHeader", vec![serde_json::json!(hash)])
-            .await?;
+        let header: Option<Header> = self.request("chain_getHeader", params).await?;
         header.map(|h| parse_hex_number(&h.number)).transpose()
     }
 

@@ -14,6 +14,7 @@ pub mod offline;
 pub mod set_weights;
 pub mod submit;
 pub mod subnet;
+pub mod timelock;
 pub mod transfer;
 pub mod wallet;
 pub mod weights;

@@ -8,9 +8,13 @@ use subxt::utils::AccountId32;
 use subxt::Metadata;
 use subxt_signer::sr25519::Keypair;
 
-use super::calls::{self, Call, SetMechanismWeights, SetWeights};
+use super::calls::{
+    self, Call, CommitTimelockedMechanismWeights, CommitTimelockedWeights, SetMechanismWeights,
+    SetWeights,
+};
 use super::submit::{Inclusion, Wait};
 use super::subnet::{Standing, WeightRules};
+use super::timelock::{self, TimelockError};
 use super::wallet::{WalletError, WalletLocation};
 use super::weights::{self, WeightsError};
 use super::weights_file::RawWeights;
@@ -77,6 +81,8 @@ pub enum Refusal {
         retry_at: u64,
         blocks_left: u64,
     },
+    #[error("the timelocked commit would be {bytes} bytes and the chain takes at most {MAX_COMMIT_BYTES}: send fewer weights (about 1200 fit)")]
+    CommitTooLarge { bytes: usize },
     #[error("uid {uid} is not on subnet {netuid}, which has {n} uids")]
     UnknownUid { uid: Uid, netuid: u16, n: u16 },
     #[error(
@@ -87,8 +93,6 @@ pub enum Refusal {
         required: u16,
         netuid: u16,
     },
-    #[error("subnet {netuid} has commit-reveal enabled: omega cannot yet produce timelock commits proven byte-compatible with the chain (bittensor-drand), so it refuses rather than risk a commit the chain cannot reveal; set these weights with the Python SDK meanwhile")]
-    CommitReveal { netuid: u16 },
 }
 
 /// Checks the rules of `../shared/spec/bittensor.md` 1.3 that the client can see.
@@ -144,30 +148,44 @@ pub fn check(
             netuid,
         });
     }
-    if rules.commit_reveal {
-        return Err(Refusal::CommitReveal { netuid });
-    }
     Ok(())
 }
 
-/// The direct call the runtime offers: `set_mechanism_weights` (mechanism 0) as SDK 9.12+
-/// sends, or `set_weights` on runtimes without mechanisms.
+/// The call that carries the weights: direct (`set_mechanism_weights` with mechanism 0 as SDK
+/// 9.12+ send, or `set_weights` on runtimes without mechanisms) or, on commit-reveal subnets, a
+/// timelocked commit (`commit_timelocked_mechanism_weights`, else `commit_timelocked_weights`).
 pub enum WeightsCall {
     Mechanism(Call<SetMechanismWeights>),
     Plain(Call<SetWeights>),
+    CommitMechanism(Call<CommitTimelockedMechanismWeights>),
+    Commit(Call<CommitTimelockedWeights>),
+}
+
+/// Runs `$body` with `$c` bound to whichever call `$call` holds.
+macro_rules! on_call {
+    ($call:expr, $c:ident => $body:expr) => {
+        match $call {
+            WeightsCall::Mechanism($c) => $body,
+            WeightsCall::Plain($c) => $body,
+            WeightsCall::CommitMechanism($c) => $body,
+            WeightsCall::Commit($c) => $body,
+        }
+    };
 }
 
 impl WeightsCall {
     pub fn for_runtime(node: &Metadata, netuid: u16, emitted: &Emitted, version_key: u64) -> Self {
         let (dests, weights) = (emitted.uids.clone(), emitted.weights.clone());
         if metadata::has_call(node, calls::SUBTENSOR, "set_mechanism_weights") {
-            WeightsCall::Mechanism(calls::set_mechanism_weights(SetMechanismWeights {
+            let mecid = 0;
+            let args = SetMechanismWeights {
                 netuid,
-                mecid: 0,
+                mecid,
                 dests,
                 weights,
                 version_key,
-            }))
+            };
+            WeightsCall::Mechanism(calls::set_mechanism_weights(args))
         } else {
             WeightsCall::Plain(calls::set_weights(SetWeights {
                 netuid,
@@ -178,18 +196,46 @@ impl WeightsCall {
         }
     }
 
-    pub fn name(&self) -> String {
-        match self {
-            WeightsCall::Mechanism(c) => c.full_name(),
-            WeightsCall::Plain(c) => c.full_name(),
+    /// The timelocked commit of `commit` (a ciphertext for `reveal_round`).
+    pub fn commit_for_runtime(
+        node: &Metadata,
+        netuid: u16,
+        commit: Vec<u8>,
+        reveal_round: u64,
+        version: u16,
+    ) -> Self {
+        let commit_reveal_version = version;
+        if metadata::has_call(
+            node,
+            calls::SUBTENSOR,
+            "commit_timelocked_mechanism_weights",
+        ) {
+            let mecid = 0;
+            let args = CommitTimelockedMechanismWeights {
+                netuid,
+                mecid,
+                commit,
+                reveal_round,
+                commit_reveal_version,
+            };
+            WeightsCall::CommitMechanism(calls::commit_timelocked_mechanism_weights(args))
+        } else {
+            let args = CommitTimelockedWeights {
+                netuid,
+                commit,
+                reveal_round,
+                commit_reveal_version,
+            };
+            WeightsCall::Commit(calls::commit_timelocked_weights(args))
         }
     }
 
+    pub fn name(&self) -> String {
+        on_call!(self, c => c.full_name())
+    }
+
     pub fn encode(&self, metadata: &Arc<Metadata>) -> Result<Vec<u8>, ChainError> {
-        match self {
-            WeightsCall::Mechanism(c) => c.encode(metadata),
-            WeightsCall::Plain(c) => c.encode(metadata),
-        }
+        on_call!(self, c => c.encode(metadata))
     }
 
     pub async fn submit(
@@ -199,15 +245,62 @@ impl WeightsCall {
         signer: &Keypair,
         wait: Wait,
     ) -> Result<Inclusion, ChainError> {
-        match self {
-            WeightsCall::Mechanism(c) => {
-                super::submit::sign_and_watch(chain, at, c, signer, wait).await
-            }
-            WeightsCall::Plain(c) => {
-                super::submit::sign_and_watch(chain, at, c, signer, wait).await
-            }
-        }
+        on_call!(self, c => super::submit::sign_and_watch(chain, at, c, signer, wait).await)
     }
+}
+
+/// The chain's bound on a timelocked commit (`BoundedVec<u8, 5000>`).
+pub const MAX_COMMIT_BYTES: usize = 5000;
+
+/// When a commit made now will be revealed, and the ciphertext that opens then.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Commitment {
+    /// The first block at which the chain reveals it.
+    pub reveal_block: u64,
+    /// The drand quicknet round it is encrypted to (due 3 blocks after `reveal_block`).
+    pub reveal_round: u64,
+    /// The best block the prediction starts from.
+    pub best_block: u64,
+    #[serde(skip)]
+    pub ciphertext: Vec<u8>,
+}
+
+/// Encrypts the weights to the round that will be out when the chain reveals a commit made
+/// against `best` (the runtime's epoch model: stateful from spec 423, modulo the tempo before).
+pub fn commitment(
+    rules: &WeightRules,
+    hotkey: &AccountId32,
+    emitted: &Emitted,
+    version_key: u64,
+    best: u64,
+    now: f64,
+) -> Result<Commitment, SetWeightsError> {
+    let period = rules.reveal_period_epochs;
+    let reveal_block = match rules.epochs {
+        Some(state) => timelock::reveal_block_stateful(state.advanced_to(best), period)?,
+        None => timelock::reveal_block_modulo(best, rules.netuid, rules.tempo, period)?,
+    };
+    let due = (reveal_block + timelock::SECURITY_BLOCK_OFFSET).saturating_sub(best);
+    let reveal_round = timelock::round_after(now, due);
+    let payload = timelock::Payload {
+        hotkey: hotkey.0.to_vec(),
+        uids: emitted.uids.clone(),
+        values: emitted.weights.clone(),
+        version_key,
+    };
+    let ciphertext = timelock::encrypt(&payload, reveal_round)?;
+    if ciphertext.len() > MAX_COMMIT_BYTES {
+        return Err(Refusal::CommitTooLarge {
+            bytes: ciphertext.len(),
+        }
+        .into());
+    }
+    Ok(Commitment {
+        reveal_block,
+        reveal_round,
+        best_block: best,
+        ciphertext,
+    })
 }
 
 /// What `omega set-weights` did; its `--json` output.
@@ -234,6 +327,8 @@ pub struct Report {
     pub rules: Option<WeightRules>,
     /// Dry run: why the chain would refuse these weights now (None: it would accept them).
     pub refusal: Option<String>,
+    /// Commit-reveal subnets: when the weights will be revealed.
+    pub commitment: Option<Commitment>,
     /// Where the extrinsic landed (None when nothing was sent).
     pub inclusion: Option<Inclusion>,
 }
@@ -248,6 +343,8 @@ pub enum SetWeightsError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Wallet(#[from] WalletError),
+    #[error(transparent)]
+    Timelock(#[from] TimelockError),
 }
 
 /// Processes and encodes weights with no node (`--offline`): the vendored runtime, the given
@@ -299,7 +396,24 @@ pub async fn online(
         at.number(),
     );
     let md = at.inner.metadata();
-    let call = WeightsCall::for_runtime(&md, netuid, &emitted, version_key);
+    let (call, commitment) = if rules.commit_reveal {
+        let best = chain.best_number().await?.max(at.number());
+        let c = commitment(&rules, &hotkey, &emitted, version_key, best, unix_now())?;
+        let version = rules.commit_reveal_version;
+        let call = WeightsCall::commit_for_runtime(
+            &md,
+            netuid,
+            c.ciphertext.clone(),
+            c.reveal_round,
+            version,
+        );
+        (call, Some(c))
+    } else {
+        (
+            WeightsCall::for_runtime(&md, netuid, &emitted, version_key),
+            None,
+        )
+    };
     let mut out = report(
         netuid,
         emitted,
@@ -311,6 +425,7 @@ pub async fn online(
     )?;
     out.hotkey = Some(hotkey.to_string());
     out.rules = Some(rules);
+    out.commitment = commitment;
     let Some(signer) = signer else {
         out.refusal = verdict.err().map(|r| r.to_string());
         return Ok(out);
@@ -355,6 +470,7 @@ fn report(
         hotkey: None,
         rules: None,
         refusal: None,
+        commitment: None,
         inclusion: None,
     })
 }
@@ -362,4 +478,10 @@ fn report(
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

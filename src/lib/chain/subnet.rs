@@ -24,6 +24,12 @@ pub struct WeightRules {
     pub commit_reveal: bool,
     pub reveal_period_epochs: u64,
     pub tempo: u16,
+    /// `CommitRevealWeightsVersion`: the version a timelocked commit must name (default 4).
+    pub commit_reveal_version: u16,
+    /// The stateful epoch bookkeeping of runtimes from spec 423 on (None before: epochs are
+    /// modulo the tempo there).
+    #[serde(skip)]
+    pub epochs: Option<super::timelock::EpochState>,
 }
 
 /// One hotkey's standing on a subnet.
@@ -94,7 +100,40 @@ pub async fn weight_rules(at: &AtBlock, netuid: u16) -> Result<WeightRules, Chai
         commit_reveal: fetch(at, "CommitRevealWeightsEnabled", (netuid,)).await?,
         reveal_period_epochs: fetch(at, "RevealPeriodEpochs", (netuid,)).await?,
         tempo: fetch(at, "Tempo", (netuid,)).await?,
+        commit_reveal_version: match has_entry(at, "CommitRevealWeightsVersion") {
+            true => fetch(at, "CommitRevealWeightsVersion", ()).await?,
+            false => 4,
+        },
+        epochs: epoch_state(at, netuid).await?,
     })
+}
+
+/// Whether the runtime at `at` has the storage entry.
+fn has_entry(at: &AtBlock, entry: &str) -> bool {
+    at.inner
+        .metadata_ref()
+        .pallet_by_name(SUBTENSOR)
+        .and_then(|p| p.storage())
+        .and_then(|s| s.entry_by_name(entry))
+        .is_some()
+}
+
+/// The stateful epoch state, where the runtime keeps one (`LastEpochBlock` exists).
+async fn epoch_state(
+    at: &AtBlock,
+    netuid: u16,
+) -> Result<Option<super::timelock::EpochState>, ChainError> {
+    if !has_entry(at, "LastEpochBlock") {
+        return Ok(None);
+    }
+    Ok(Some(super::timelock::EpochState {
+        block: at.number(),
+        tempo: fetch(at, "Tempo", (netuid,)).await?,
+        last_epoch_block: fetch(at, "LastEpochBlock", (netuid,)).await?,
+        pending_epoch_at: fetch(at, "PendingEpochAt", (netuid,)).await?,
+        epoch_index: fetch(at, "SubnetEpochIndex", (netuid,)).await?,
+        blocks_since_last_step: fetch(at, "BlocksSinceLastStep", (netuid,)).await?,
+    }))
 }
 
 pub async fn standing(
