@@ -79,6 +79,25 @@ fn write_wallet(root: &Path, pair: &Keypair, seed: u8) {
     std::fs::write(dir.join("h"), json.to_string()).unwrap();
 }
 
+/// An extrinsic the node received, decoded by both Python decoders and its signature checked;
+/// it was made mortal from block 1000 (the finalized head the rules were read at).
+fn check_submitted(extrinsic: &[u8]) -> Json {
+    let answer = sdk_chain(
+        &bittensor_python(),
+        &[
+            "check-extrinsics",
+            "--metadata",
+            vendored_path().to_str().unwrap(),
+            "--genesis",
+            &hex(&block_hash(0).0),
+            "--block-hash",
+            &hex(&block_hash(1000).0),
+            &hex(extrinsic),
+        ],
+    );
+    answer["extrinsics"][0].clone()
+}
+
 // --- offline extrinsics ----------------------------------------------------------------------
 
 #[test]
@@ -358,21 +377,7 @@ fn set_weights_processes_checks_signs_and_reports_the_inclusion_block() {
 
     let submitted = run.node.state.lock().unwrap().submitted.clone();
     assert_eq!(submitted.len(), 1);
-    // Mortal from the block the rules were read at (the finalized head, 1000).
-    let answer = sdk_chain(
-        &bittensor_python(),
-        &[
-            "check-extrinsics",
-            "--metadata",
-            vendored_path().to_str().unwrap(),
-            "--genesis",
-            &hex(&block_hash(0).0),
-            "--block-hash",
-            &hex(&block_hash(1000).0),
-            &hex(&submitted[0]),
-        ],
-    );
-    let decoded = &answer["extrinsics"][0];
+    let decoded = check_submitted(&submitted[0]);
     assert_eq!(decoded["valid"], true, "signature: {decoded}");
     assert_eq!(
         decoded["metadata"]["call"],
@@ -1175,20 +1180,7 @@ fn on_a_commit_reveal_subnet_set_weights_sends_a_timelocked_commit() {
     assert!((earliest..=latest).contains(&round), "round {round}");
 
     let submitted = run.node.state.lock().unwrap().submitted.clone();
-    let answer = sdk_chain(
-        &bittensor_python(),
-        &[
-            "check-extrinsics",
-            "--metadata",
-            vendored_path().to_str().unwrap(),
-            "--genesis",
-            &hex(&block_hash(0).0),
-            "--block-hash",
-            &hex(&block_hash(1000).0),
-            &hex(&submitted[0]),
-        ],
-    );
-    let decoded = &answer["extrinsics"][0];
+    let decoded = check_submitted(&submitted[0]);
     assert_eq!(decoded["valid"], true);
     for decoder in ["metadata", "spec"] {
         let args = &decoded[decoder]["args"];

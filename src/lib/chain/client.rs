@@ -211,7 +211,10 @@ impl Chain {
         )
         .await?
         .map_err(|e| ChainError::rpc("reading the latest block", e))?;
-        Ok(AtBlock::new(at))
+        Ok(AtBlock {
+            inner: at,
+            timeout: self.timeout,
+        })
     }
 
     /// A given block.
@@ -220,7 +223,10 @@ impl Chain {
         let at = timed(self.timeout, &what, self.api.at_block(hash))
             .await?
             .map_err(|e| ChainError::rpc(&what, e))?;
-        Ok(AtBlock::new(at))
+        Ok(AtBlock {
+            inner: at,
+            timeout: self.timeout,
+        })
     }
 
     /// The finalized head's number and hash.
@@ -284,16 +290,13 @@ pub struct AtBlock {
         SubtensorConfig,
         subxt::client::OnlineClientAtBlockImpl<SubtensorConfig>,
     >,
+    /// The run's limit for one request (`--subtensor.timeout`).
+    timeout: Duration,
 }
 
 impl AtBlock {
-    fn new(
-        inner: subxt::client::ClientAtBlock<
-            SubtensorConfig,
-            subxt::client::OnlineClientAtBlockImpl<SubtensorConfig>,
-        >,
-    ) -> Self {
-        AtBlock { inner }
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn number(&self) -> u64 {

@@ -175,18 +175,14 @@ fn struct_fields_in_option(md: &subxt::Metadata, ty: u32) -> Result<Vec<String>,
 }
 
 /// Asks the node for the metagraph of `netuid` at `at`.
-pub async fn fetch(
-    at: &AtBlock,
-    netuid: u16,
-    limit: std::time::Duration,
-) -> Result<SelectiveMetagraph, ChainError> {
+pub async fn fetch(at: &AtBlock, netuid: u16) -> Result<SelectiveMetagraph, ChainError> {
     let call = subxt::dynamic::runtime_api_call::<_, Option<SelectiveMetagraph>>(
         "SubnetInfoRuntimeApi",
         "get_selective_metagraph",
         (netuid, FIELDS.to_vec()),
     );
     let what = "SubnetInfoRuntimeApi.get_selective_metagraph";
-    timed(limit, what, at.inner.runtime_apis().call(call))
+    timed(at.timeout(), what, at.inner.runtime_apis().call(call))
         .await?
         .map_err(|e| ChainError::rpc(what, e))?
         .ok_or_else(|| {
@@ -287,8 +283,7 @@ pub async fn snapshot(
         Some(hash) => chain.at_hash(hash).await?,
         None => chain.at_latest().await?,
     };
-    let limit = chain.timeout();
-    let graph = fetch(&at, netuid, limit).await?;
+    let graph = fetch(&at, netuid).await?;
     Ok(Snapshot {
         netuid,
         block_number: at.number(),

@@ -6,7 +6,7 @@ use subxt::ext::scale_decode::DecodeAsType;
 use subxt::utils::AccountId32;
 
 use super::calls::SUBTENSOR;
-use super::client::AtBlock;
+use super::client::{timed, AtBlock};
 use super::ChainError;
 
 /// The hyperparameters that decide whether and how weights can be set.
@@ -41,40 +41,30 @@ pub struct Standing {
     pub last_update: u64,
 }
 
-/// Reads one storage value, the node's default when unset.
+/// Reads one storage value; the node's default when unset.
 pub async fn fetch<K, V>(at: &AtBlock, entry: &str, keys: K) -> Result<V, ChainError>
 where
     K: IntoEncodableValues + IntoDecodableValues,
     V: DecodeAsType,
 {
-    let what = format!("reading {SUBTENSOR}.{entry}");
-    let value = super::client::timed(
-        std::time::Duration::from_secs(60),
-        &what,
-        at.inner
-            .storage()
-            .fetch(subxt::dynamic::storage::<K, V>(SUBTENSOR, entry), keys),
-    )
-    .await?
-    .map_err(|e| ChainError::rpc(&what, e))?;
-    value
-        .decode_as::<V>()
-        .map_err(|e| ChainError::rpc(&what, e))
+    try_fetch(at, entry, keys).await?.ok_or_else(|| {
+        ChainError::Protocol(format!("{SUBTENSOR}.{entry} has no value and no default"))
+    })
 }
 
-/// Reads a storage value that may be absent (`OptionQuery` maps such as `Uids`).
+/// Reads a storage value that may be absent (`OptionQuery` maps such as `Uids`); entries with a
+/// default give their default.
 pub async fn try_fetch<K, V>(at: &AtBlock, entry: &str, keys: K) -> Result<Option<V>, ChainError>
 where
     K: IntoEncodableValues + IntoDecodableValues,
     V: DecodeAsType,
 {
     let what = format!("reading {SUBTENSOR}.{entry}");
-    let value = super::client::timed(
-        std::time::Duration::from_secs(60),
+    let address = subxt::dynamic::storage::<K, V>(SUBTENSOR, entry);
+    let value = timed(
+        at.timeout(),
         &what,
-        at.inner
-            .storage()
-            .try_fetch(subxt::dynamic::storage::<K, V>(SUBTENSOR, entry), keys),
+        at.inner.storage().try_fetch(address, keys),
     )
     .await?
     .map_err(|e| ChainError::rpc(&what, e))?;
