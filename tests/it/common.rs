@@ -71,17 +71,7 @@ pub fn python() -> String {
 /// The Python of the virtual environment holding the real bittensor SDK (9.10.1, OMEGA's pins),
 /// which `scripts/setup.sh` installs and names in `OMEGA_BITTENSOR_PYTHON`.
 pub fn bittensor_python() -> PathBuf {
-    let python = std::env::var_os("OMEGA_BITTENSOR_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/bittensor-sdk/bin/python")
-        });
-    assert!(
-        python.exists(),
-        "the bittensor SDK is missing ({}): run scripts/setup.sh first",
-        python.display()
-    );
-    python
+    venv_python("OMEGA_BITTENSOR_PYTHON", ".cache/bittensor-sdk/bin/python")
 }
 
 pub fn support(file: &str) -> PathBuf {
@@ -237,4 +227,69 @@ pub fn write_batch(path: &Path, batch: &arrow_array::RecordBatch) {
     let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
     w.write(batch).unwrap();
     w.close().unwrap();
+}
+
+/// A deterministic sr25519 key (the mini secret is `seed` repeated).
+pub fn key(seed: u8) -> subxt_signer::sr25519::Keypair {
+    subxt_signer::sr25519::Keypair::from_secret_key([seed; 32]).unwrap()
+}
+
+pub fn account(pair: &subxt_signer::sr25519::Keypair) -> subxt::utils::AccountId32 {
+    subxt::utils::AccountId32(pair.public_key().0)
+}
+
+/// A wallet folder `root/w` with one unencrypted hotkey file `h` of key `seed`, as btcli writes
+/// it (bittensor-wallet reads it too).
+pub fn write_wallet(root: &Path, pair: &subxt_signer::sr25519::Keypair, seed: u8) {
+    let dir = root.join("w/hotkeys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hex = |b: &[u8]| {
+        format!(
+            "0x{}",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        )
+    };
+    let public = hex(&pair.public_key().0);
+    let json = serde_json::json!({
+        "accountId": public,
+        "publicKey": public,
+        "secretSeed": hex(&[seed; 32]),
+        "ss58Address": account(pair).to_string(),
+    });
+    std::fs::write(dir.join("h"), json.to_string()).unwrap();
+}
+
+/// Runs a command that must end by itself; a hang fails the test instead of stalling CI.
+pub fn run_bounded(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+            panic!("{cmd:?} did not finish within 120 s");
+        }
+    }
+}
+
+/// A Python named by an environment variable that scripts/setup.sh writes, else its default
+/// place in `.cache`.
+pub fn venv_python(var: &str, default: &str) -> PathBuf {
+    let python = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(default));
+    assert!(
+        python.exists(),
+        "{} is missing ({var}): run scripts/setup.sh first",
+        python.display()
+    );
+    python
 }

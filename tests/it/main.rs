@@ -15,6 +15,7 @@ mod hardening;
 mod imagebind_audio;
 mod imagebind_text;
 mod imagebind_video;
+mod miner;
 mod push_hf;
 mod score;
 mod tables;

@@ -1,0 +1,658 @@
+//! The axon, the dendrite and `omega serve-miner` against real peers on 127.0.0.1: the Python
+//! SDK 9.10.1's Dendrite and Axon (tests/support/sdk_peer.py), bittensor 11.3.0's btauth/1
+//! (tests/support/sdk_btauth.py), hostile requests, 50 concurrent validators, SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+use super::common::{
+    account, bittensor_python, key, media_dir, omega, scratch, support, tiny_model, venv_python,
+    write_wallet,
+};
+use omega::net::axon::{self, Axon, Gate, Handler, Limits};
+use omega::net::dendrite::{AuthScheme, Dendrite, Target};
+use omega::net::synapse::{VideoMetadata, Videos};
+
+const MINER_SEED: u8 = 7;
+const VALIDATOR_SEED: u8 = 9;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn fixed_video(id: &str) -> VideoMetadata {
+    let emb: Vec<f32> = (0..1024).map(|i| i as f32 * 0.001).collect();
+    VideoMetadata {
+        video_id: id.into(),
+        description: "d".into(),
+        views: 3,
+        start_time: 0,
+        end_time: 60,
+        video_emb: emb.clone(),
+        audio_emb: emb.clone(),
+        description_emb: emb,
+    }
+}
+
+/// Admits registered hotkeys with their stake, like the miner's metagraph gate.
+struct Registered(Vec<(String, f64)>);
+
+impl Gate for Registered {
+    fn admit(&self, hotkey: &str) -> Result<f64, String> {
+        self.0
+            .iter()
+            .find(|(h, _)| h == hotkey)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| "Unrecognized hotkey".into())
+    }
+}
+
+/// An axon with a handler that answers two fixed videos, on its own runtime thread.
+struct TestAxon {
+    port: u16,
+    runtime: tokio::runtime::Runtime,
+    stop: &'static AtomicBool,
+}
+
+impl TestAxon {
+    fn start(limits: Limits) -> TestAxon {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handler: Handler = Arc::new(|request: Videos, _caller, _deadline| {
+            Box::pin(async move {
+                if request.query == "slow" {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+                vec![fixed_video("a1b2c3d4e5f"), fixed_video("f5e4d3c2b1a")]
+            })
+        });
+        let gate = Registered(vec![(account(&key(VALIDATOR_SEED)).to_string(), 50_000.0)]);
+        let metrics = Arc::new(omega::net::metrics::Metrics::default());
+        let server = Axon::new(
+            key(MINER_SEED),
+            "127.0.0.1".into(),
+            port,
+            limits,
+            Box::new(gate),
+            handler,
+            metrics,
+        );
+        runtime.spawn(axon::serve(server, listener, stop));
+        TestAxon {
+            port,
+            runtime,
+            stop,
+        }
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            ip: "127.0.0.1".into(),
+            port: self.port,
+            hotkey: account(&key(MINER_SEED)).to_string(),
+        }
+    }
+
+    fn query(&self, dendrite: &Dendrite, query: &str) -> omega::net::dendrite::Reply {
+        self.runtime
+            .block_on(dendrite.query(&self.target(), query, 8, Duration::from_secs(20)))
+    }
+}
+
+impl Drop for TestAxon {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Sends raw bytes and returns the status line's code (0 when the server closed without one).
+fn raw_status(port: u16, request: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A legacy request as omega's dendrite signs it, as raw HTTP with `edit` applied to the headers.
+fn raw_request(
+    axon: &TestAxon,
+    signer: u8,
+    edit: impl Fn(&mut Vec<(String, String)>),
+    body: Option<&[u8]>,
+) -> Vec<u8> {
+    let dendrite = Dendrite::new(key(signer), "127.0.0.1", AuthScheme::Legacy);
+    let (signed_body, mut headers) =
+        dendrite.request(&axon.target(), "cats", 8, Duration::from_secs(12));
+    edit(&mut headers);
+    let body = body.unwrap_or(&signed_body);
+    let mut out = format!(
+        "POST /Videos HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+fn set(headers: &mut [(String, String)], name: &str, value: &str) {
+    for (k, v) in headers.iter_mut() {
+        if k == name {
+            *v = value.to_string();
+        }
+    }
+}
+
+#[test]
+fn hostile_requests_get_the_sdks_status_and_never_reach_the_miner() {
+    let axon = TestAxon::start(Limits {
+        max_body_bytes: 4096,
+        read_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    });
+    let dendrite = Dendrite::new(key(VALIDATOR_SEED), "127.0.0.1", AuthScheme::Legacy);
+    assert_eq!(axon.query(&dendrite, "cats").status, 200, "a valid request");
+
+    let forged = raw_request(
+        &axon,
+        VALIDATOR_SEED,
+        |h| {
+            set(
+                h,
+                "bt_header_dendrite_signature",
+                &format!("0x{}", "ab".repeat(64)),
+            )
+        },
+        None,
+    );
+    assert_eq!(raw_status(axon.port, &forged), 401, "forged signature");
+    let other_axon = raw_request(
+        &axon,
+        VALIDATOR_SEED,
+        |h| set(h, "bt_header_axon_hotkey", &account(&key(3)).to_string()),
+        None,
+    );
+    // The header is informational; the signature covers the axon's own hotkey: still valid.
+    assert_eq!(
+        raw_status(axon.port, &other_axon),
+        200,
+        "the axon checks against its own hotkey"
+    );
+    let signed_for_other = {
+        let d = Dendrite::new(key(VALIDATOR_SEED), "127.0.0.1", AuthScheme::Legacy);
+        let target = Target {
+            hotkey: account(&key(3)).to_string(),
+            ..axon.target()
+        };
+        axon.runtime
+            .block_on(d.query(&target, "cats", 8, Duration::from_secs(10)))
+    };
+    assert_eq!(
+        signed_for_other.status, 401,
+        "signed for another axon's hotkey"
+    );
+    let replay = raw_request(&axon, VALIDATOR_SEED, |_| {}, None);
+    assert_eq!(raw_status(axon.port, &replay), 200);
+    assert_eq!(raw_status(axon.port, &replay), 401, "replayed nonce");
+    let stale = {
+        let d = Dendrite::new(key(VALIDATOR_SEED), "127.0.0.1", AuthScheme::Legacy);
+        let (body, mut headers) = d.request(&axon.target(), "cats", 8, Duration::from_secs(1));
+        let old = omega::net::auth::now_ns() - 60_000_000_000;
+        let me = account(&key(VALIDATOR_SEED)).to_string();
+        let uuid = headers
+            .iter()
+            .find(|(k, _)| k == "bt_header_dendrite_uuid")
+            .unwrap()
+            .1
+            .clone();
+        let message = omega::net::auth::legacy_message(
+            old,
+            &me,
+            &axon.target().hotkey,
+            &uuid,
+            omega::net::synapse::EMPTY_BODY_HASH,
+        );
+        set(&mut headers, "bt_header_dendrite_nonce", &old.to_string());
+        set(
+            &mut headers,
+            "bt_header_dendrite_signature",
+            &omega::net::auth::sign(&key(VALIDATOR_SEED), message.as_bytes()),
+        );
+        raw_request(&axon, VALIDATOR_SEED, |h| *h = headers.clone(), Some(&body))
+    };
+    assert_eq!(raw_status(axon.port, &stale), 401, "stale nonce");
+    let stranger = Dendrite::new(key(4), "127.0.0.1", AuthScheme::Legacy);
+    assert_eq!(
+        axon.query(&stranger, "cats").status,
+        403,
+        "unregistered hotkey"
+    );
+    let huge = raw_request(&axon, VALIDATOR_SEED, |_| {}, Some(&vec![b'x'; 100_000]));
+    assert_eq!(raw_status(axon.port, &huge), 413, "oversized body");
+    let malformed = raw_request(&axon, VALIDATOR_SEED, |_| {}, Some(b"{not json"));
+    assert_eq!(raw_status(axon.port, &malformed), 400, "malformed JSON");
+    let wrong_name = String::from_utf8(raw_request(&axon, VALIDATOR_SEED, |_| {}, None))
+        .unwrap()
+        .replacen("POST /Videos", "POST /Images", 1);
+    assert_eq!(
+        raw_status(axon.port, wrong_name.as_bytes()),
+        404,
+        "wrong synapse name"
+    );
+    // A body that never finishes: announced 500 bytes, sent 10.
+    let mut unfinished = raw_request(&axon, VALIDATOR_SEED, |_| {}, Some(&[b' '; 10]));
+    let text = String::from_utf8(unfinished.clone()).unwrap().replacen(
+        "content-length: 10",
+        "content-length: 500",
+        1,
+    );
+    unfinished = text.into_bytes();
+    let mut stream = TcpStream::connect(("127.0.0.1", axon.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(&unfinished).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(
+        response.starts_with("HTTP/1.1 408"),
+        "unfinished body: {response}"
+    );
+
+    let after = axon.query(&dendrite, "cats");
+    assert_eq!(
+        (
+            after.status,
+            after
+                .synapse
+                .map(|s| s.video_metadata.unwrap_or_default().len())
+        ),
+        (200, Some(2)),
+        "still serving"
+    );
+}
+
+#[test]
+fn btauth_requests_are_accepted_and_bittensor_11_verifies_omegas_signatures() {
+    let axon = TestAxon::start(Limits::default());
+    let omega_btauth = Dendrite::new(key(VALIDATOR_SEED), "127.0.0.1", AuthScheme::Btauth);
+    let reply = axon.query(&omega_btauth, "cats");
+    assert_eq!(reply.status, 200, "{:?}", reply.message);
+
+    let python = venv_python("OMEGA_BITTENSOR11_PYTHON", ".cache/bittensor-11/bin/python");
+    let me = axon.target().hotkey;
+    // bittensor 11.3.0 signs a request; omega's axon accepts it.
+    let body = serde_json::to_vec(&Videos::new("dogs", 8, 12.0)).unwrap();
+    let hex_body: String = body.iter().map(|b| format!("{b:02x}")).collect();
+    let seed = format!("0x{}", "09".repeat(32));
+    let signed = peer(
+        &python,
+        "sdk_btauth.py",
+        &[
+            "sign",
+            "--seed",
+            &seed,
+            "--method",
+            "POST",
+            "--path",
+            "/Videos",
+            "--body-hex",
+            &hex_body,
+            "--receiver",
+            &me,
+        ],
+    );
+    let mut request = format!(
+        "POST /Videos HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in signed["headers"].as_object().unwrap() {
+        request.push_str(&format!("{k}: {}\r\n", v.as_str().unwrap()));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(&body);
+    assert_eq!(
+        raw_status(axon.port, &bytes),
+        200,
+        "bittensor 11's signature"
+    );
+    assert_eq!(raw_status(axon.port, &bytes), 401, "its replay");
+
+    // omega signs; bittensor 11.3.0's verify accepts, and refuses it for another receiver.
+    let nonce = omega::net::auth::now_ns();
+    let headers: serde_json::Map<String, Json> = omega::net::auth::btauth_headers(
+        &key(VALIDATOR_SEED),
+        "POST",
+        "/Videos",
+        &body,
+        &me,
+        nonce,
+    )
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), Json::String(v)))
+    .collect();
+    let headers = Json::Object(headers).to_string();
+    let verdict = peer(
+        &python,
+        "sdk_btauth.py",
+        &[
+            "verify",
+            "--headers",
+            &headers,
+            "--method",
+            "POST",
+            "--path",
+            "/Videos",
+            "--body-hex",
+            &hex_body,
+            "--self",
+            &me,
+        ],
+    );
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["hotkey"], account(&key(VALIDATOR_SEED)).to_string());
+    let other = account(&key(3)).to_string();
+    let verdict = peer(
+        &python,
+        "sdk_btauth.py",
+        &[
+            "verify",
+            "--headers",
+            &headers,
+            "--method",
+            "POST",
+            "--path",
+            "/Videos",
+            "--body-hex",
+            &hex_body,
+            "--self",
+            &other,
+        ],
+    );
+    assert!(
+        verdict["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("WrongReceiver"),
+        "{verdict}"
+    );
+}
+
+fn peer(python: &Path, script: &str, args: &[&str]) -> Json {
+    let out = Command::new(python)
+        .arg(support(script))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn omegas_dendrite_reads_a_python_axon() {
+    let dir = scratch("miner_python_axon");
+    write_wallet(&dir, &key(MINER_SEED), MINER_SEED);
+    let port = free_port();
+    let mut child = Command::new(bittensor_python())
+        .arg(support("sdk_peer.py"))
+        .args(["axon", "--wallet-path"])
+        .arg(dir.join(""))
+        .args(["--name", "w", "--hotkey", "h", "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(
+        line.contains("ready"),
+        "the Python axon did not start: {line}"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dendrite = Dendrite::new(key(VALIDATOR_SEED), "127.0.0.1", AuthScheme::Legacy);
+    let target = Target {
+        ip: "127.0.0.1".into(),
+        port,
+        hotkey: account(&key(MINER_SEED)).to_string(),
+    };
+    let reply = runtime.block_on(dendrite.query(&target, "cats", 8, Duration::from_secs(30)));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(reply.status, 200, "{:?}", reply.message);
+    let videos = reply.synapse.unwrap().video_metadata.unwrap();
+    assert_eq!(videos.len(), 2);
+    assert!(videos
+        .iter()
+        .all(|v| v.video_emb.len() == 1024 && v.description == "answer to cats"));
+}
+
+/// `omega serve-miner` on the tiny model and three real media files, no chain at all.
+struct MinerProcess {
+    child: Child,
+    port: u16,
+    metrics_port: u16,
+    dir: PathBuf,
+}
+
+impl MinerProcess {
+    fn start(name: &str) -> MinerProcess {
+        let dir = scratch(name);
+        write_wallet(&dir, &key(MINER_SEED), MINER_SEED);
+        let media = dir.join("media");
+        std::fs::create_dir_all(&media).unwrap();
+        for file in ["bikes.mp4", "movie-hello.mp4", "bigbuckbunny.mp4"] {
+            std::fs::copy(media_dir().join(file), media.join(file)).unwrap();
+        }
+        let (port, metrics_port) = (free_port(), free_port());
+        let child = omega()
+            .args(["serve-miner", "--wallet.path"])
+            .arg(dir.join("w").parent().unwrap())
+            .args(["--wallet.name", "w", "--wallet.hotkey", "h", "--model"])
+            .arg(tiny_model())
+            .args(["--source", "dir", "--source-path"])
+            .arg(&media)
+            .arg("--media-dir")
+            .arg(dir.join("state"))
+            .args([
+                "--no-serve-axon",
+                "--blacklist.allow_non_registered",
+                "--axon.ip",
+                "127.0.0.1",
+            ])
+            .args([
+                "--axon.port",
+                &port.to_string(),
+                "--metrics-port",
+                &metrics_port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let process = MinerProcess {
+            child,
+            port,
+            metrics_port,
+            dir,
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the miner did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        process
+    }
+
+    fn python_dendrite(&self, validator_dir: &Path, query: &str, count: usize) -> Vec<Json> {
+        let out = Command::new(bittensor_python())
+            .arg(support("sdk_peer.py"))
+            .args(["dendrite", "--wallet-path"])
+            .arg(validator_dir)
+            .args([
+                "--name",
+                "w",
+                "--hotkey",
+                "h",
+                "--axon-port",
+                &self.port.to_string(),
+            ])
+            .args([
+                "--axon-hotkey",
+                &account(&key(MINER_SEED)).to_string(),
+                "--query",
+                query,
+            ])
+            .args(["--timeout", "100", "--count", &count.to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let answer: Json = serde_json::from_slice(&out.stdout).unwrap();
+        answer["results"].as_array().unwrap().clone()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn metrics(&self) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics_port)).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the miner did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn the_python_sdks_dendrite_gets_valid_answers_from_serve_miner_even_50_at_once() {
+    let miner = MinerProcess::start("miner_serve");
+    let validator = scratch("miner_serve_validator");
+    write_wallet(&validator, &key(VALIDATOR_SEED), VALIDATOR_SEED);
+    let first = miner.python_dendrite(&validator, "bikes in the city", 1);
+    assert_eq!(first[0]["status_code"], 200, "{first:?}");
+    let videos = first[0]["videos"].as_u64().unwrap();
+    assert!(videos >= 1, "{first:?}");
+    assert_eq!(first[0]["embedding_lengths"], serde_json::json!([1024]));
+    let rss_before = miner.rss_kib();
+
+    // 50 validators' worth of concurrent, signed requests (one validator key, one uuid per
+    // request: the SDK's dendrites each have their own).
+    let load = miner.python_dendrite(&validator, "bikes in the city", 50);
+    assert_eq!(load.len(), 50);
+    assert!(load.iter().all(|r| r["status_code"] == 200), "{load:?}");
+    // The same validator is never sent the same video twice.
+    let mut ids: Vec<&str> = load
+        .iter()
+        .flat_map(|r| r["video_ids"].as_array().unwrap())
+        .filter_map(|v| v.as_str())
+        .collect();
+    ids.extend(
+        first[0]["video_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str()),
+    );
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "a video was sent twice to one validator"
+    );
+    let rss_after = miner.rss_kib();
+    assert!(
+        rss_after < rss_before + 256 * 1024,
+        "memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+
+    let metrics = miner.metrics();
+    assert!(
+        metrics.contains("omega_requests_total{status=\"200\"} 51"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("omega_answers_total 51"), "{metrics}");
+    let state = miner.dir.join("state/state");
+    let status = miner.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM must end the miner with 0: {status:?}"
+    );
+    let cache = std::fs::read_to_string(state.join("cache.jsonl")).unwrap();
+    assert_eq!(cache.lines().count() as u64, videos, "the cache was saved");
+}
