@@ -25,13 +25,25 @@ fn main() {
     let _ = std::fs::remove_dir_all(&work);
     let media = work.join("media");
     std::fs::create_dir_all(&media).unwrap();
-    let source = std::env::var("OMEGA_BENCH_MEDIA").map(PathBuf::from).unwrap_or_else(|_| root.join(".cache/media"));
-    for file in ["bikes.mp4", "movie-hello.mp4", "bigbuckbunny.mp4", "VID_20191220_170832.mp4", "cockatoo.mp4"] {
+    let source = std::env::var("OMEGA_BENCH_MEDIA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join(".cache/media"));
+    for file in [
+        "bikes.mp4",
+        "movie-hello.mp4",
+        "bigbuckbunny.mp4",
+        "VID_20191220_170832.mp4",
+        "cockatoo.mp4",
+    ] {
         let _ = std::fs::copy(source.join(file), media.join(file));
     }
     let miner = Keypair::from_secret_key([7; 32]).unwrap();
     write_wallet(&work, &miner, 7);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_omega"))
         .args(["serve-miner", "--quiet", "--wallet.path"])
         .arg(&work)
@@ -41,7 +53,14 @@ fn main() {
         .arg(&media)
         .arg("--media-dir")
         .arg(work.join("state"))
-        .args(["--no-serve-axon", "--blacklist.allow_non_registered", "--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
+        .args([
+            "--no-serve-axon",
+            "--blacklist.allow_non_registered",
+            "--axon.ip",
+            "127.0.0.1",
+            "--axon.port",
+            &port.to_string(),
+        ])
         .args(["--rate-limit", "100000"])
         .stderr(Stdio::null())
         .spawn()
@@ -49,23 +68,40 @@ fn main() {
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let target = Target { ip: "127.0.0.1".into(), port, hotkey: omega::net::auth::address(&miner) };
+    let target = Target {
+        ip: "127.0.0.1".into(),
+        port,
+        hotkey: omega::net::auth::address(&miner),
+    };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let validators: Vec<Dendrite> = (0..VALIDATORS * (ROUNDS + 1))
-        .map(|i| Dendrite::new(Keypair::from_secret_key(seed(i)).unwrap(), "127.0.0.1", AuthScheme::Legacy))
+        .map(|i| {
+            Dendrite::new(
+                Keypair::from_secret_key(seed(i)).unwrap(),
+                "127.0.0.1",
+                AuthScheme::Legacy,
+            )
+        })
         .collect();
     let timeout = Duration::from_secs(60);
     let t = Instant::now();
     let cold = runtime.block_on(validators[0].query(&target, "a bike ride", 8, timeout));
     let cold_s = t.elapsed().as_secs_f64();
-    let cold_videos = cold.synapse.and_then(|s| s.video_metadata).map_or(0, |v| v.len());
+    let cold_videos = cold
+        .synapse
+        .and_then(|s| s.video_metadata)
+        .map_or(0, |v| v.len());
 
     let mut latencies = Vec::new();
     let mut answered = 0;
     let t = Instant::now();
     for round in 0..ROUNDS {
         let batch = &validators[VALIDATORS * (round + 1)..VALIDATORS * (round + 2)];
-        let replies = runtime.block_on(join_all(batch.iter().map(|d| d.query(&target, "a bike ride", 8, timeout))));
+        let replies = runtime.block_on(join_all(
+            batch
+                .iter()
+                .map(|d| d.query(&target, "a bike ride", 8, timeout)),
+        ));
         for r in replies {
             assert_eq!(r.status, 200, "{:?}", r.message);
             answered += 1;
@@ -73,7 +109,9 @@ fn main() {
         }
     }
     let wall = t.elapsed().as_secs_f64();
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];

@@ -656,3 +656,280 @@ fn the_python_sdks_dendrite_gets_valid_answers_from_serve_miner_even_50_at_once(
     let cache = std::fs::read_to_string(state.join("cache.jsonl")).unwrap();
     assert_eq!(cache.lines().count() as u64, videos, "the cache was saved");
 }
+
+// --- answer quality: the window nearest the query, subtitles in the description ---------------
+
+/// ffmpeg on the command line (the Debian package set-up installs).
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A 300 s video of five different 60 s parts (real clips looped, each with its own tone), so
+/// every 120 s window looks different.
+fn long_video(path: &Path, work: &Path) {
+    let parts = [
+        "bikes.mp4",
+        "cockatoo.mp4",
+        "movie-hello.mp4",
+        "bigbuckbunny.mp4",
+        "bikes.mp4",
+    ];
+    let mut list = String::new();
+    for (i, file) in parts.iter().enumerate() {
+        let part = work.join(format!("part{i}.mp4"));
+        let tone = format!("sine=frequency={}:sample_rate=48000", 220 * (i + 1));
+        let src = media_dir().join(file);
+        ffmpeg(&[
+            "-stream_loop",
+            "-1",
+            "-i",
+            src.to_str().unwrap(),
+            "-f",
+            "lavfi",
+            "-i",
+            &tone,
+            "-t",
+            "60",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-vf",
+            "scale=160:90,fps=25,format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            part.to_str().unwrap(),
+        ]);
+        list.push_str(&format!("file '{}'\n", part.display()));
+    }
+    let list_path = work.join("parts.txt");
+    std::fs::write(&list_path, list).unwrap();
+    ffmpeg(&[
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        list_path.to_str().unwrap(),
+        "-c",
+        "copy",
+        path.to_str().unwrap(),
+    ]);
+}
+
+fn open_miner(dir: &Path, media: &Path) -> Arc<omega::miner::Miner> {
+    use omega::ingest::ytdlp::YtDlp;
+    let model = omega::model::ImageBind::load(&tiny_model(), omega::model::Device::Cpu, 2).unwrap();
+    let ytdlp = YtDlp::locate(None);
+    let cfg = omega::miner::MinerConfig {
+        source: omega::miner::Source::Dir(media.to_path_buf()),
+        search: omega::ingest::search::SearchOptions {
+            ytdlp: ytdlp.clone(),
+            timeout: Duration::from_secs(60),
+            concurrency: 1,
+        },
+        clip: omega::ingest::clip::ClipOptions::new(dir.join("clips"), ytdlp),
+        state_dir: dir.join("state"),
+        cache_bytes: 1 << 30,
+        budget: None,
+        per_query: 4,
+    };
+    omega::miner::Miner::open(
+        cfg,
+        model,
+        Arc::new(omega::net::metrics::Metrics::default()),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_long_video_is_sent_at_the_window_nearest_the_query() {
+    use omega::table::embeddings::EmbedColumns;
+    let dir = scratch("miner_segment");
+    let media = dir.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    long_video(&media.join("long.mp4"), &dir);
+    let query = "a cockatoo on a branch";
+    let miner = open_miner(&dir, &media);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let videos = runtime.block_on(miner.prepare(query.into(), 1));
+    assert_eq!(videos.len(), 1);
+    let chosen = videos[0].start_time;
+
+    // The same choice recomputed through the command line: each window clipped and embedded on
+    // its own, the query embedded, the nearest window picked here.
+    let p = |n: String| dir.join(n);
+    super::common::run_ok(
+        omega()
+            .args(["search", "--source", "dir", "-q", "--query", query])
+            .arg(&media)
+            .arg("-o")
+            .arg(p("c.parquet".into())),
+    );
+    let mut windows = Vec::new();
+    for start in omega::miner::segment::window_starts(Some(300.0)) {
+        let (clips, embs) = (
+            p(format!("k{start}.parquet")),
+            p(format!("e{start}.parquet")),
+        );
+        super::common::run_ok(
+            omega()
+                .args(["clip", "-q", "-i"])
+                .arg(p("c.parquet".into()))
+                .arg("-o")
+                .arg(&clips)
+                .arg("--media-dir")
+                .arg(p("cli".into()))
+                .args(["--start", &start.to_string()]),
+        );
+        super::common::run_ok(
+            omega()
+                .args(["embed", "-q", "-i"])
+                .arg(&clips)
+                .arg("-o")
+                .arg(&embs)
+                .arg("--model")
+                .arg(tiny_model()),
+        );
+        let rows: Vec<EmbedColumns> = omega::table::read_all(embs.to_str().unwrap()).unwrap();
+        let clip: Vec<omega::table::clips::ClipRow> =
+            omega::table::read_all(clips.to_str().unwrap()).unwrap();
+        // Stream copy starts at the keyframe at or before the window's start.
+        windows.push((
+            clip[0].start_time.unwrap(),
+            rows[0].video_emb.clone().unwrap(),
+        ));
+    }
+    assert!(windows.len() >= 4);
+    let mut model =
+        omega::model::ImageBind::load(&tiny_model(), omega::model::Device::Cpu, 2).unwrap();
+    let q = omega::embed::embed_texts(
+        &mut model,
+        &[query.to_string()],
+        omega::imagebind::bpe::Truncation::Fork,
+    )
+    .unwrap()[0]
+        .clone()
+        .unwrap();
+    let cos = |v: &[f32]| {
+        let dot: f64 = v
+            .iter()
+            .zip(&q)
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum();
+        let norm = |x: &[f32]| x.iter().map(|a| f64::from(*a).powi(2)).sum::<f64>().sqrt();
+        dot / (norm(v) * norm(&q))
+    };
+    let best = windows
+        .iter()
+        .max_by(|a, b| cos(&a.1).total_cmp(&cos(&b.1)))
+        .unwrap();
+    assert_eq!(
+        chosen, best.0,
+        "omega chose {chosen} s; the nearest window starts at {} s",
+        best.0
+    );
+    assert!(
+        (120..=121).contains(&(videos[0].end_time - videos[0].start_time)),
+        "{:?}",
+        (videos[0].start_time, videos[0].end_time)
+    );
+}
+
+#[test]
+fn subtitles_shown_during_the_clip_enrich_the_description_within_the_stuffing_limits() {
+    let dir = scratch("miner_subtitles");
+    let media = dir.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    // movie-hello.mp4 (8.3 s, with audio) with a mov_text track: two cues, then many more than
+    // the limits allow.
+    let mut srt = String::from("1\n00:00:01,000 --> 00:00:02,000\nA cyclist rides through the park\n\n2\n00:00:02,500 --> 00:00:03,500\nthe wheels spin on the wet road\n\n");
+    for i in 0..60 {
+        let (a, b) = (4.0 + f64::from(i) * 0.06, 4.05 + f64::from(i) * 0.06);
+        let t = |s: f64| format!("00:00:{:02},{:03}", s as u32, ((s.fract()) * 1000.0) as u32);
+        srt.push_str(&format!(
+            "{}\n{} --> {}\nfiller words number {i} about nothing in particular at all\n\n",
+            i + 3,
+            t(a),
+            t(b)
+        ));
+    }
+    let srt_path = dir.join("subs.srt");
+    std::fs::write(&srt_path, srt).unwrap();
+    let src = media_dir().join("movie-hello.mp4");
+    let out = media.join("hello_subbed.mp4");
+    ffmpeg(&[
+        "-i",
+        src.to_str().unwrap(),
+        "-i",
+        srt_path.to_str().unwrap(),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c",
+        "copy",
+        "-c:s",
+        "mov_text",
+        out.to_str().unwrap(),
+    ]);
+    let cues = omega::media::subtitles::cues(&out, 0.0, 10.0).unwrap();
+    assert_eq!(
+        &cues[..2],
+        [
+            "A cyclist rides through the park",
+            "the wheels spin on the wet road"
+        ]
+    );
+
+    let miner = open_miner(&dir, &media);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let videos = runtime.block_on(miner.prepare("cycling".into(), 1));
+    assert_eq!(videos.len(), 1);
+    let description = &videos[0].description;
+    assert!(
+        description.starts_with("hello_subbed\n\nA cyclist rides through the park the wheels spin"),
+        "{description}"
+    );
+    assert!(
+        description.contains("filler words number 0"),
+        "{description}"
+    );
+    assert!(
+        !description.contains("filler words number 59"),
+        "the limit must cut the cues: {description}"
+    );
+    let model = omega::model::ImageBind::load(&tiny_model(), omega::model::Device::Cpu, 1).unwrap();
+    let chunks = omega::miner::describe::EXTRANEOUS
+        .split(&model.bpe, description)
+        .len();
+    assert!(
+        chunks <= omega::miner::describe::MAX_CHUNKS && chunks > 1,
+        "{chunks} chunks"
+    );
+}

@@ -5,6 +5,7 @@
 mod cut;
 mod hash;
 mod probe;
+pub mod subtitles;
 
 pub use cut::{cut, output_container, CutReport};
 pub use hash::{sha256_file, sha256_hex};

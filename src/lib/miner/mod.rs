@@ -8,7 +8,9 @@
 //! budget: when the budget runs out the answer goes with what is ready.
 
 pub mod cache;
+pub mod describe;
 pub mod gate;
+pub mod segment;
 pub mod serve;
 
 use std::collections::HashSet;
@@ -17,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::embed::{embed_items, EmbedOptions, MediaItem};
-use crate::ingest::clip::{clip_rows, ClipOptions};
+use crate::ingest::clip::{clip_one, ClipOptions};
 use crate::ingest::search::{search_dir, search_urls, search_youtube, SearchOptions};
 use crate::model::ImageBind;
 use crate::net::metrics::Metrics;
@@ -132,21 +134,24 @@ impl Miner {
         }
     }
 
-    /// Takes up to `wanted` ready videos for `query` that `caller` has not been sent (distinct
-    /// by video id) and records them as sent, in one step: two concurrent requests from one
+    /// Takes up to `wanted` ready videos for `query` that `caller` has not been sent (no two
+    /// with one id or near-duplicate content) and records them as sent, in one step: two concurrent requests from one
     /// validator never get the same video.
     fn take_ready(&self, query: &str, caller: &str, wanted: usize) -> Vec<VideoMetadata> {
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         let chosen: Vec<VideoMetadata> = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            let mut ids = HashSet::new();
-            cache
-                .ready(query)
-                .filter(|v| !sent.contains(&(caller.to_string(), v.video_id.clone())))
-                .filter(|v| ids.insert(v.video_id.clone()))
-                .take(wanted)
-                .cloned()
-                .collect()
+            let mut picked: Vec<VideoMetadata> = Vec::new();
+            for v in cache.ready(query) {
+                if picked.len() == wanted {
+                    break;
+                }
+                let unsent = !sent.contains(&(caller.to_string(), v.video_id.clone()));
+                if unsent && !near_duplicate(v, &picked) {
+                    picked.push(v.clone());
+                }
+            }
+            picked
         };
         let fresh: Vec<(String, String)> = chosen
             .iter()
@@ -199,7 +204,8 @@ impl Miner {
         self.cache_put(&query, fresh);
     }
 
-    /// Search → clip → embed for `query`; the videos that came through.
+    /// Search → clip → embed for `query`; the videos that came through. A long video is clipped
+    /// at several windows and the one nearest the query is kept ([`segment`]).
     pub async fn prepare(self: Arc<Self>, query: String, wanted: usize) -> Vec<VideoMetadata> {
         let candidates = self.search(&query, wanted).await;
         let fresh: Vec<CandidateRow> = {
@@ -214,14 +220,10 @@ impl Miner {
                 .take(crate::ingest::search::results_for(wanted))
                 .collect()
         };
-        let clips = clip_rows(fresh, Arc::new(self.cfg.clip.clone()), 2, |_| {}).await;
-        let clips: Vec<ClipRow> = clips
-            .into_iter()
-            .filter(|c| c.status == Status::Ok && c.path.is_some())
-            .collect();
+        let tried: Vec<String> = fresh.iter().map(|c| c.video_id.clone()).collect();
+        let clips = self.clip_windows(fresh).await;
         let model = self.model.clone();
-        let tried: Vec<String> = clips.iter().map(|c| c.video_id.clone()).collect();
-        let videos = tokio::task::spawn_blocking(move || embed_clips(&model, &clips))
+        let videos = tokio::task::spawn_blocking(move || embed_windows(&model, &query, &clips))
             .await
             .unwrap_or_default();
         let made: HashSet<&str> = videos.iter().map(|v| v.video_id.as_str()).collect();
@@ -229,6 +231,38 @@ impl Miner {
         failed.extend(tried.into_iter().filter(|id| !made.contains(id.as_str())));
         drop(failed);
         videos.into_iter().take(wanted).collect()
+    }
+
+    /// Every candidate window of every candidate, clipped (two at a time); the clips that worked.
+    async fn clip_windows(&self, candidates: Vec<CandidateRow>) -> Vec<ClipRow> {
+        let jobs: Vec<(CandidateRow, f64)> = candidates
+            .into_iter()
+            .flat_map(|c| {
+                let duration = c.duration_s.filter(|_| c.duration_known);
+                segment::window_starts(duration)
+                    .into_iter()
+                    .map(move |start| (c.clone(), start))
+            })
+            .collect();
+        let base = Arc::new(self.cfg.clip.clone());
+        let work = move |(candidate, start): (CandidateRow, f64)| {
+            let mut opts = (*base).clone();
+            opts.start_s = start;
+            async move { clip_one(&candidate, &opts).await }
+        };
+        let recover = |(candidate, _): &(CandidateRow, f64), message: String| {
+            let mut row = ClipRow::from_candidate(candidate);
+            row.set_outcome(crate::outcome::Outcome::failed(
+                crate::outcome::ErrorClass::Internal,
+                message,
+            ));
+            row
+        };
+        let clips = crate::isolate::map_isolated(jobs, 2, work, recover, |_| {}).await;
+        clips
+            .into_iter()
+            .filter(|c| c.status == Status::Ok && c.path.is_some())
+            .collect()
     }
 
     fn has_failed(&self, video_id: &str) -> bool {
@@ -274,47 +308,162 @@ impl Miner {
     }
 }
 
-/// Embeds clips (one model call for all) into answer entries; rows that failed are left out,
-/// and each clip file is removed once embedded (validators fetch the video themselves).
-fn embed_clips(model: &Mutex<ImageBind>, clips: &[ClipRow]) -> Vec<VideoMetadata> {
+/// Embeds every window clip (one model call for all), keeps per video the window nearest the
+/// query, and removes the clip files (validators fetch the video themselves). Descriptions get
+/// the subtitles shown during their window ([`describe::enrich`]).
+fn embed_windows(model: &Mutex<ImageBind>, query: &str, clips: &[ClipRow]) -> Vec<VideoMetadata> {
+    let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
     let items: Vec<MediaItem> = clips
         .iter()
         .filter_map(|c| {
+            let description = describe::enrich(&model.bpe, &c.description, &window_cues(c));
             Some(MediaItem {
                 id: c.video_id.clone(),
                 path: c.path.as_ref()?.into(),
-                description: c.description.clone(),
+                description,
             })
         })
         .collect();
-    let embedded = {
-        let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
-        embed_items(&mut model, &items, &EmbedOptions::default())
-    };
-    clips
+    let embedded = embed_items(&mut model, &items, &EmbedOptions::default());
+    let query_emb = crate::embed::embed_texts(
+        &mut model,
+        &[query.to_string()],
+        crate::imagebind::bpe::Truncation::Fork,
+    )
+    .ok()
+    .and_then(|mut v| v.pop().flatten());
+    drop(model);
+    for clip in clips {
+        if let Some(path) = &clip.path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let windows: Vec<VideoMetadata> = clips
         .iter()
+        .zip(items)
         .zip(embedded)
-        .filter_map(|(clip, e)| {
-            let video = e.video.filter(|v| v.len() == EMBEDDING_DIM)?;
-            let audio = e.audio.filter(|v| v.len() == EMBEDDING_DIM)?;
-            let description = e.description.filter(|v| v.len() == EMBEDDING_DIM)?;
-            if let Some(path) = &clip.path {
-                let _ = std::fs::remove_file(path);
-            }
-            Some(VideoMetadata {
-                video_id: clip.video_id.clone(),
-                description: clip.description.clone(),
-                views: clip.views,
-                start_time: clip
-                    .start_time
-                    .unwrap_or_else(|| clip.clip_start_s.unwrap_or(0.0).floor() as i64),
-                end_time: clip
-                    .end_time
-                    .unwrap_or_else(|| clip.clip_end_s.unwrap_or(0.0).ceil() as i64),
-                video_emb: video,
-                audio_emb: audio,
-                description_emb: description,
-            })
+        .filter_map(|((clip, item), e)| answer_entry(clip, item.description, e))
+        .collect();
+    nearest_per_video(windows, query_emb.as_deref())
+}
+
+/// Whether `v` repeats a picked video: the same id, or video embeddings above the validator's
+/// in-answer duplicate threshold (the original's 0.95, `dedup`'s `duplicate_threshold`).
+fn near_duplicate(v: &VideoMetadata, picked: &[VideoMetadata]) -> bool {
+    let threshold = crate::score::ScoreConfig::default().duplicate_threshold;
+    picked.iter().any(|p| {
+        p.video_id == v.video_id
+            || f64::from(crate::vector::cosine(&p.video_emb, &v.video_emb)) > threshold
+    })
+}
+
+/// The subtitle cues of a clip's window, from its local source file (none for downloads).
+fn window_cues(clip: &ClipRow) -> Vec<String> {
+    let (Some(source), Some(start), Some(end)) =
+        (&clip.source_path, clip.clip_start_s, clip.clip_end_s)
+    else {
+        return Vec::new();
+    };
+    crate::media::subtitles::cues(Path::new(source), start, end).unwrap_or_default()
+}
+
+fn answer_entry(
+    clip: &ClipRow,
+    description: String,
+    e: crate::embed::Embedded,
+) -> Option<VideoMetadata> {
+    let full = |v: Option<Vec<f32>>| v.filter(|v| v.len() == EMBEDDING_DIM);
+    Some(VideoMetadata {
+        video_id: clip.video_id.clone(),
+        description,
+        views: clip.views,
+        start_time: clip
+            .start_time
+            .unwrap_or_else(|| clip.clip_start_s.unwrap_or(0.0).floor() as i64),
+        end_time: clip
+            .end_time
+            .unwrap_or_else(|| clip.clip_end_s.unwrap_or(0.0).ceil() as i64),
+        video_emb: full(e.video)?,
+        audio_emb: full(e.audio)?,
+        description_emb: full(e.description)?,
+    })
+}
+
+/// One entry per video, in first-seen order: the window whose video embedding is nearest the
+/// query (the first window when the query could not be embedded).
+fn nearest_per_video(windows: Vec<VideoMetadata>, query: Option<&[f32]>) -> Vec<VideoMetadata> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: std::collections::HashMap<String, Vec<VideoMetadata>> =
+        std::collections::HashMap::new();
+    for w in windows {
+        if !groups.contains_key(&w.video_id) {
+            order.push(w.video_id.clone());
+        }
+        groups.entry(w.video_id.clone()).or_default().push(w);
+    }
+    order
+        .into_iter()
+        .filter_map(|id| {
+            let mut group = groups.remove(&id)?;
+            let pick = match query {
+                Some(q) => {
+                    let embs: Vec<&[f32]> = group.iter().map(|w| w.video_emb.as_slice()).collect();
+                    segment::nearest(q, &embs).unwrap_or(0)
+                }
+                None => 0,
+            };
+            Some(group.swap_remove(pick))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(id: &str, emb: [f32; 2]) -> VideoMetadata {
+        VideoMetadata {
+            video_id: id.into(),
+            description: String::new(),
+            views: 0,
+            start_time: 0,
+            end_time: 1,
+            video_emb: emb.to_vec(),
+            audio_emb: vec![],
+            description_emb: vec![],
+        }
+    }
+
+    #[test]
+    fn near_duplicates_are_not_sent_together() {
+        let picked = [video("a", [1.0, 0.0])];
+        assert!(near_duplicate(&video("a", [0.0, 1.0]), &picked), "same id");
+        assert!(
+            near_duplicate(&video("b", [1.0, 0.01]), &picked),
+            "cosine above 0.95"
+        );
+        assert!(!near_duplicate(&video("c", [0.6, 0.8]), &picked));
+    }
+
+    #[test]
+    fn each_video_keeps_its_window_nearest_the_query() {
+        let mut w = vec![
+            video("a", [0.0, 1.0]),
+            video("b", [1.0, 0.0]),
+            video("a", [0.9, 0.1]),
+        ];
+        w[2].start_time = 60;
+        let kept = nearest_per_video(w.clone(), Some(&[1.0, 0.0]));
+        assert_eq!(
+            kept.iter()
+                .map(|v| (v.video_id.as_str(), v.start_time))
+                .collect::<Vec<_>>(),
+            [("a", 60), ("b", 0)]
+        );
+        let first = nearest_per_video(w, None);
+        assert_eq!(
+            first[0].start_time, 0,
+            "without a query embedding the first window"
+        );
+    }
 }
