@@ -933,3 +933,139 @@ fn subtitles_shown_during_the_clip_enrich_the_description_within_the_stuffing_li
         "{chunks} chunks"
     );
 }
+
+#[test]
+fn serve_miner_announces_its_axon_and_blacklists_by_the_metagraph_file() {
+    use super::fake_node::{Node, State};
+    use omega::table::metagraph::MetagraphRow;
+    let dir = scratch("miner_announce");
+    write_wallet(&dir, &key(MINER_SEED), MINER_SEED);
+    let media = dir.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    std::fs::copy(
+        media_dir().join("movie-hello.mp4"),
+        media.join("movie-hello.mp4"),
+    )
+    .unwrap();
+    // The metagraph: the validator with a permit and enough stake, a poor one, the miner.
+    let row = |uid: u16, seed: u8, permit: bool, stake: f64| MetagraphRow {
+        uid,
+        hotkey: account(&key(seed)).to_string(),
+        coldkey: account(&key(seed)).to_string(),
+        alpha_stake: stake,
+        tao_stake: 0.0,
+        total_stake: stake,
+        validator_permit: permit,
+        axon_ip: "0.0.0.0".into(),
+        axon_port: 0,
+        axon_ip_type: 0,
+        axon_protocol: 0,
+        axon_version: 0,
+        last_update: 0,
+        incentive: 0.0,
+        dividends: 0.0,
+        trust: 0.0,
+        emission: 0.0,
+        active: true,
+    };
+    let snapshot = omega::chain::metagraph::Snapshot {
+        netuid: 24,
+        block_number: 1000,
+        block_hash: super::fake_node::block_hash(1000),
+        rows: vec![
+            row(0, VALIDATOR_SEED, true, 20_000.0),
+            row(1, 5, true, 100.0),
+            row(2, MINER_SEED, false, 0.0),
+        ],
+    };
+    let metagraph = dir.join("metagraph.parquet");
+    omega::chain::metagraph::write(&snapshot, metagraph.to_str().unwrap()).unwrap();
+    // The chain, for serve_axon only.
+    let mut state = State::new(1000);
+    state.set("Uids", (24u16, account(&key(MINER_SEED))), 2u16);
+    state.set("ServingRateLimit", (24u16,), 50u64);
+    let node = Node::start(state);
+
+    let port = free_port();
+    let mut child = omega()
+        .args(["serve-miner", "--wallet.path"])
+        .arg(&dir)
+        .args(["--wallet.name", "w", "--wallet.hotkey", "h", "--model"])
+        .arg(tiny_model())
+        .args(["--source", "dir", "--source-path"])
+        .arg(&media)
+        .arg("--media-dir")
+        .arg(dir.join("state"))
+        .arg("--metagraph")
+        .arg(&metagraph)
+        .args([
+            "--subtensor.chain_endpoint",
+            &node.url,
+            "--axon.ip",
+            "127.0.0.1",
+            "--axon.external_ip",
+            "10.1.2.3",
+        ])
+        .args([
+            "--axon.port",
+            &port.to_string(),
+            "--blacklist.force_validator_permit",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the miner did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let submitted = node.state.lock().unwrap().submitted.clone();
+    assert_eq!(submitted.len(), 1, "serve_axon was sent before serving");
+    let endpoint = omega::chain::axon::Endpoint {
+        ip: "10.1.2.3".parse().unwrap(),
+        port,
+        protocol: 4,
+        version: 9_010_001,
+    };
+    let call = omega::chain::calls::serve_axon(
+        omega::chain::axon::serve_axon_args(24, &endpoint).unwrap(),
+    )
+    .encode(&omega::chain::metadata::vendored())
+    .unwrap();
+    assert!(submitted[0].ends_with(&call));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = Target {
+        ip: "127.0.0.1".into(),
+        port,
+        hotkey: account(&key(MINER_SEED)).to_string(),
+    };
+    let ask = |seed: u8| {
+        let d = Dendrite::new(key(seed), "127.0.0.1", AuthScheme::Legacy);
+        runtime.block_on(d.query(&target, "hello", 8, Duration::from_secs(60)))
+    };
+    assert_eq!(
+        ask(VALIDATOR_SEED).status,
+        200,
+        "a validator with a permit and stake"
+    );
+    let poor = ask(5);
+    assert_eq!(poor.status, 403, "stake below the minimum");
+    assert!(poor
+        .message
+        .unwrap_or_default()
+        .contains("Stake below minimum"));
+    assert_eq!(ask(MINER_SEED).status, 403, "no validator permit");
+    assert_eq!(ask(6).status, 403, "not in the metagraph");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}
