@@ -29,7 +29,11 @@ path is `-`, so they compose in a shell pipe:
   omega search --source dir ./videos | omega clip - -o clips.parquet
 
 Every output row keeps a `status` (ok / failed / skipped) with `error_class` and `error`:
-a bad video never stops a batch, and no row is dropped.";
+a bad video never stops a batch, and no row is dropped.
+
+The chain commands (metagraph, set-weights, verify-transfer) and the miner (serve-miner) take
+bittensor's flags: --subtensor.network, --subtensor.chain_endpoint, --netuid, --wallet.name,
+--wallet.hotkey, --wallet.path.";
 
 #[derive(Parser)]
 #[command(name = "omega", version, about = ABOUT, max_term_width = 100)]
