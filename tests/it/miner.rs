@@ -1052,3 +1052,60 @@ fn serve_miner_announces_its_axon_and_blacklists_by_the_metagraph_file() {
         .status();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn youtube_captions_fetched_with_yt_dlp_enrich_the_description() {
+    use omega::ingest::ytdlp::YtDlp;
+    let dir = scratch("miner_captions");
+    let vtt = dir.join("captions.vtt");
+    std::fs::write(&vtt, "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nthe bunny wakes up\n\n00:00:02.500 --> 00:00:03.500\n<c>and stretches</c> in the sun\n").unwrap();
+    // The yt-dlp stand-in (YouTube cannot be reached): search results from the fixture, every
+    // download a copy of a real file, captions from the file above.
+    let log = dir.join("ytdlp.log");
+    // SAFETY: these variables are read only by the yt-dlp stand-in, with the same values every
+    // test that sets them uses; FAKE_YTDLP_SUBS only here.
+    unsafe {
+        std::env::set_var("FAKE_YTDLP_LOG", &log);
+        std::env::set_var("FAKE_YTDLP_SEARCH", super::common::fixture("ytsearch.json"));
+        std::env::set_var("FAKE_YTDLP_MEDIA", media_dir().join("bigbuckbunny.mp4"));
+        std::env::set_var("FAKE_YTDLP_SUBS", &vtt);
+    }
+    let model = omega::model::ImageBind::load(&tiny_model(), omega::model::Device::Cpu, 2).unwrap();
+    let ytdlp = YtDlp::locate(Some(&support("fake_ytdlp.py")));
+    let cfg = omega::miner::MinerConfig {
+        source: omega::miner::Source::Youtube,
+        search: omega::ingest::search::SearchOptions {
+            ytdlp: ytdlp.clone(),
+            timeout: Duration::from_secs(60),
+            concurrency: 1,
+        },
+        clip: omega::ingest::clip::ClipOptions::new(dir.join("clips"), ytdlp),
+        state_dir: dir.join("state"),
+        cache_bytes: 1 << 30,
+        budget: None,
+        per_query: 4,
+    };
+    let miner = omega::miner::Miner::open(
+        cfg,
+        model,
+        Arc::new(omega::net::metrics::Metrics::default()),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let videos = runtime.block_on(miner.prepare("bunnies".into(), 1));
+    assert_eq!(videos.len(), 1);
+    let description = &videos[0].description;
+    assert!(
+        description.ends_with("\n\nthe bunny wakes up and stretches in the sun"),
+        "{description}"
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.contains("--write-auto-subs") && calls.contains("--skip-download"),
+        "{calls}"
+    );
+}

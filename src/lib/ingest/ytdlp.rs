@@ -193,6 +193,39 @@ impl YtDlp {
     }
 }
 
+impl YtDlp {
+    /// The video's English subtitles, or YouTube's automatic captions when it has none, as a
+    /// WebVTT file in `dir` (None when there are neither).
+    pub async fn captions(
+        &self,
+        url: &str,
+        dir: &Path,
+        timeout: Duration,
+    ) -> Result<Option<PathBuf>, YtDlpError> {
+        let mut args: Vec<OsString> = [
+            "--no-playlist",
+            "--skip-download",
+            "--write-subs",
+            "--write-auto-subs",
+            "--sub-langs",
+            "en.*,en",
+            "--sub-format",
+            "vtt",
+            "-o",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        args.push(dir.join("subs.%(ext)s").into_os_string());
+        args.extend(["--", url].map(OsString::from));
+        self.run(&args, timeout).await?;
+        let found = std::fs::read_dir(dir)
+            .map_err(|e| YtDlpError::new(ErrorClass::Other, format!("{}: {e}", dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "vtt"));
+        Ok(found)
+    }
+}
+
 /// The finished download in `dir` (yt-dlp leaves `.part`/`.ytdl` files only when it failed).
 fn downloaded_file(dir: &Path) -> Result<PathBuf, YtDlpError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)

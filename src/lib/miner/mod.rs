@@ -13,7 +13,7 @@ pub mod gate;
 pub mod segment;
 pub mod serve;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -68,7 +68,7 @@ pub struct Miner {
     sent: Mutex<HashSet<(String, String)>>,
     /// One preparation per query at a time: concurrent requests for a query wait for the one
     /// under way instead of repeating it.
-    preparing: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    preparing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Videos that could not be clipped or embedded: not tried again in this run.
     failed: Mutex<HashSet<String>>,
     pub metrics: Arc<Metrics>,
@@ -88,7 +88,7 @@ impl Miner {
             model: Arc::new(Mutex::new(model)),
             cache: Mutex::new(cache),
             sent: Mutex::new(sent),
-            preparing: Mutex::new(std::collections::HashMap::new()),
+            preparing: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashSet::new()),
             metrics,
         }))
@@ -222,15 +222,47 @@ impl Miner {
         };
         let tried: Vec<String> = fresh.iter().map(|c| c.video_id.clone()).collect();
         let clips = self.clip_windows(fresh).await;
+        let captions = self.captions(&clips).await;
         let model = self.model.clone();
-        let videos = tokio::task::spawn_blocking(move || embed_windows(&model, &query, &clips))
-            .await
-            .unwrap_or_default();
+        let videos =
+            tokio::task::spawn_blocking(move || embed_windows(&model, &query, &clips, &captions))
+                .await
+                .unwrap_or_default();
         let made: HashSet<&str> = videos.iter().map(|v| v.video_id.as_str()).collect();
         let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
         failed.extend(tried.into_iter().filter(|id| !made.contains(id.as_str())));
         drop(failed);
         videos.into_iter().take(wanted).collect()
+    }
+
+    /// The captions (a WebVTT file) of each downloaded video among `clips`, fetched once per
+    /// video; local files carry their own subtitle tracks.
+    async fn captions(&self, clips: &[ClipRow]) -> HashMap<String, PathBuf> {
+        let mut out = HashMap::new();
+        for clip in clips.iter().filter(|c| c.source_path.is_none()) {
+            let Some(url) = &clip.url else { continue };
+            if out.contains_key(&clip.video_id) {
+                continue;
+            }
+            let dir = self.cfg.state_dir.join("captions").join(&clip.video_id);
+            if std::fs::create_dir_all(&dir).is_err() {
+                continue;
+            }
+            match self
+                .cfg
+                .search
+                .ytdlp
+                .captions(url, &dir, self.cfg.search.timeout)
+                .await
+            {
+                Ok(Some(file)) => {
+                    out.insert(clip.video_id.clone(), file);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(video = %clip.video_id, "no captions: {e}"),
+            }
+        }
+        out
     }
 
     /// Every candidate window of every candidate, clipped (two at a time); the clips that worked.
@@ -311,12 +343,18 @@ impl Miner {
 /// Embeds every window clip (one model call for all), keeps per video the window nearest the
 /// query, and removes the clip files (validators fetch the video themselves). Descriptions get
 /// the subtitles shown during their window ([`describe::enrich`]).
-fn embed_windows(model: &Mutex<ImageBind>, query: &str, clips: &[ClipRow]) -> Vec<VideoMetadata> {
+fn embed_windows(
+    model: &Mutex<ImageBind>,
+    query: &str,
+    clips: &[ClipRow],
+    captions: &HashMap<String, PathBuf>,
+) -> Vec<VideoMetadata> {
     let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
     let items: Vec<MediaItem> = clips
         .iter()
         .filter_map(|c| {
-            let description = describe::enrich(&model.bpe, &c.description, &window_cues(c));
+            let description =
+                describe::enrich(&model.bpe, &c.description, &window_cues(c, captions));
             Some(MediaItem {
                 id: c.video_id.clone(),
                 path: c.path.as_ref()?.into(),
@@ -357,14 +395,18 @@ fn near_duplicate(v: &VideoMetadata, picked: &[VideoMetadata]) -> bool {
     })
 }
 
-/// The subtitle cues of a clip's window, from its local source file (none for downloads).
-fn window_cues(clip: &ClipRow) -> Vec<String> {
-    let (Some(source), Some(start), Some(end)) =
-        (&clip.source_path, clip.clip_start_s, clip.clip_end_s)
-    else {
+/// The subtitle cues of a clip's window: from the local source file's subtitle track, or
+/// from the captions fetched for a downloaded video (the section starts at the window's start).
+fn window_cues(clip: &ClipRow, captions: &HashMap<String, PathBuf>) -> Vec<String> {
+    let (Some(start), Some(end)) = (clip.clip_start_s, clip.clip_end_s) else {
         return Vec::new();
     };
-    crate::media::subtitles::cues(Path::new(source), start, end).unwrap_or_default()
+    let file = match (&clip.source_path, captions.get(&clip.video_id)) {
+        (Some(source), _) => PathBuf::from(source),
+        (None, Some(vtt)) => vtt.clone(),
+        (None, None) => return Vec::new(),
+    };
+    crate::media::subtitles::cues(&file, start, end).unwrap_or_default()
 }
 
 fn answer_entry(
@@ -393,8 +435,7 @@ fn answer_entry(
 /// query (the first window when the query could not be embedded).
 fn nearest_per_video(windows: Vec<VideoMetadata>, query: Option<&[f32]>) -> Vec<VideoMetadata> {
     let mut order: Vec<String> = Vec::new();
-    let mut groups: std::collections::HashMap<String, Vec<VideoMetadata>> =
-        std::collections::HashMap::new();
+    let mut groups: HashMap<String, Vec<VideoMetadata>> = HashMap::new();
     for w in windows {
         if !groups.contains_key(&w.video_id) {
             order.push(w.video_id.clone());
