@@ -31,4 +31,5 @@ pub mod signals;
 pub mod table;
 pub mod uid;
 pub mod validate;
+pub mod validator;
 pub mod vector;

@@ -1109,3 +1109,82 @@ fn youtube_captions_fetched_with_yt_dlp_enrich_the_description() {
         "{calls}"
     );
 }
+
+#[test]
+fn a_validator_round_queries_miners_and_the_answers_are_a_responses_table() {
+    use omega::table::metagraph::MetagraphRow;
+    use omega::validator::query::{query_miners, sample_miners};
+    let honest = TestAxon::start(Limits::default());
+    let dead_port = free_port();
+    let row = |uid: u16, seed: u8, port: u16| MetagraphRow {
+        uid,
+        hotkey: account(&key(seed)).to_string(),
+        coldkey: String::new(),
+        alpha_stake: 0.0,
+        tao_stake: 0.0,
+        total_stake: 0.0,
+        validator_permit: false,
+        axon_ip: "127.0.0.1".into(),
+        axon_port: i64::from(port),
+        axon_ip_type: 4,
+        axon_protocol: 4,
+        axon_version: 9_010_001,
+        last_update: 0,
+        incentive: 0.0,
+        dividends: 0.0,
+        trust: 0.0,
+        emission: 0.0,
+        active: true,
+    };
+    let rows = vec![row(0, MINER_SEED, honest.port), row(1, 2, dead_port)];
+    let mut rng = fastrand::Rng::with_seed(3);
+    let miners = sample_miners(&rows, "me", 10, 4096.0, &mut rng);
+    assert_eq!(miners.len(), 2);
+    let dendrite = Dendrite::new(key(VALIDATOR_SEED), "127.0.0.1", AuthScheme::Legacy);
+    let answers = honest.runtime.block_on(query_miners(
+        &dendrite,
+        &miners,
+        "cats",
+        8,
+        Duration::from_secs(20),
+        "r1",
+    ));
+    assert_eq!(
+        answers.non_responders,
+        [1],
+        "the miner that is not listening"
+    );
+    assert_eq!(answers.responses.len(), 2);
+    assert!(answers
+        .responses
+        .iter()
+        .all(|r| r.response_id == "r1-0" && r.video_emb.as_ref().is_some_and(|v| v.len() == 1024)));
+    let statuses: Vec<u16> = answers.replies.iter().map(|r| r.1).collect();
+    assert!(
+        statuses.contains(&200) && statuses.contains(&503),
+        "{statuses:?}"
+    );
+
+    // The rows are the table `omega validate` judges.
+    let dir = scratch("validator_round");
+    let table = dir.join("responses.parquet");
+    let mut writer = omega::table::TableWriter::<omega::table::responses::ResponseRow>::create(
+        table.to_str().unwrap(),
+    )
+    .unwrap();
+    writer.write_rows(answers.responses).unwrap();
+    writer.finish().unwrap();
+    let validated = dir.join("validated.parquet");
+    super::common::run_ok(
+        omega()
+            .args(["validate", "--check", "none", "-q", "-i"])
+            .arg(&table)
+            .arg("-o")
+            .arg(&validated)
+            .arg("--model")
+            .arg(tiny_model()),
+    );
+    let rows: Vec<omega::table::validated::ValidatedColumns> =
+        omega::table::read_all(validated.to_str().unwrap()).unwrap();
+    assert_eq!(rows.len(), 2);
+}
