@@ -717,12 +717,14 @@ fn long_video(path: &Path, work: &Path) {
     ]);
 }
 
-fn open_miner(dir: &Path, media: &Path) -> Arc<omega::miner::Miner> {
-    use omega::ingest::ytdlp::YtDlp;
+fn open_miner(
+    dir: &Path,
+    source: omega::miner::Source,
+    ytdlp: omega::ingest::ytdlp::YtDlp,
+) -> Arc<omega::miner::Miner> {
     let model = omega::model::ImageBind::load(&tiny_model(), omega::model::Device::Cpu, 2).unwrap();
-    let ytdlp = YtDlp::locate(None);
     let cfg = omega::miner::MinerConfig {
-        source: omega::miner::Source::Dir(media.to_path_buf()),
+        source,
         search: omega::ingest::search::SearchOptions {
             ytdlp: ytdlp.clone(),
             timeout: Duration::from_secs(60),
@@ -742,6 +744,25 @@ fn open_miner(dir: &Path, media: &Path) -> Arc<omega::miner::Miner> {
     .unwrap()
 }
 
+/// A miner over a local folder.
+fn dir_miner(dir: &Path, media: &Path) -> Arc<omega::miner::Miner> {
+    open_miner(
+        dir,
+        omega::miner::Source::Dir(media.to_path_buf()),
+        omega::ingest::ytdlp::YtDlp::locate(None),
+    )
+}
+
+/// `wanted` videos prepared for `query`, on a runtime of its own.
+fn prepare(miner: &Arc<omega::miner::Miner>, query: &str, wanted: usize) -> Vec<VideoMetadata> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(miner.clone().prepare(query.into(), wanted))
+}
+
 #[test]
 fn a_long_video_is_sent_at_the_window_nearest_the_query() {
     use omega::table::embeddings::EmbedColumns;
@@ -750,13 +771,8 @@ fn a_long_video_is_sent_at_the_window_nearest_the_query() {
     std::fs::create_dir_all(&media).unwrap();
     long_video(&media.join("long.mp4"), &dir);
     let query = "a cockatoo on a branch";
-    let miner = open_miner(&dir, &media);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let videos = runtime.block_on(miner.prepare(query.into(), 1));
+    let miner = dir_miner(&dir, &media);
+    let videos = prepare(&miner, query, 1);
     assert_eq!(videos.len(), 1);
     let chosen = videos[0].start_time;
 
@@ -886,13 +902,8 @@ fn subtitles_shown_during_the_clip_enrich_the_description_within_the_stuffing_li
         ]
     );
 
-    let miner = open_miner(&dir, &media);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let videos = runtime.block_on(miner.prepare("cycling".into(), 1));
+    let miner = dir_miner(&dir, &media);
+    let videos = prepare(&miner, "cycling", 1);
     assert_eq!(videos.len(), 1);
     let description = &videos[0].description;
     assert!(
@@ -1070,33 +1081,9 @@ fn youtube_captions_fetched_with_yt_dlp_enrich_the_description() {
         std::env::set_var("FAKE_YTDLP_MEDIA", media_dir().join("bigbuckbunny.mp4"));
         std::env::set_var("FAKE_YTDLP_SUBS", &vtt);
     }
-    let model = omega::model::ImageBind::load(&tiny_model(), omega::model::Device::Cpu, 2).unwrap();
     let ytdlp = YtDlp::locate(Some(&support("fake_ytdlp.py")));
-    let cfg = omega::miner::MinerConfig {
-        source: omega::miner::Source::Youtube,
-        search: omega::ingest::search::SearchOptions {
-            ytdlp: ytdlp.clone(),
-            timeout: Duration::from_secs(60),
-            concurrency: 1,
-        },
-        clip: omega::ingest::clip::ClipOptions::new(dir.join("clips"), ytdlp),
-        state_dir: dir.join("state"),
-        cache_bytes: 1 << 30,
-        budget: None,
-        per_query: 4,
-    };
-    let miner = omega::miner::Miner::open(
-        cfg,
-        model,
-        Arc::new(omega::net::metrics::Metrics::default()),
-    )
-    .unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let videos = runtime.block_on(miner.prepare("bunnies".into(), 1));
+    let miner = open_miner(&dir, omega::miner::Source::Youtube, ytdlp);
+    let videos = prepare(&miner, "bunnies", 1);
     assert_eq!(videos.len(), 1);
     let description = &videos[0].description;
     assert!(
