@@ -137,7 +137,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 
 /// A block hash flag (`0x` + 64 hex digits).
 fn block_hash(text: &str) -> anyhow::Result<subxt::utils::H256> {
-    omega::chain::wallet::hex_bytes(text)
+    omega::hex::decode(text)
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .map(subxt::utils::H256)
         .ok_or_else(|| anyhow::anyhow!("`{text}` is not a block hash (0x and 64 hex digits)"))

@@ -14,6 +14,7 @@ pub mod chain;
 pub mod dedup;
 pub mod embed;
 pub mod fsutil;
+pub mod hex;
 pub mod hub;
 pub mod imagebind;
 pub mod index;

@@ -818,11 +818,10 @@ fn wallets_written_by_bittensor_wallet_4_0_and_4_1_load_and_sign() {
                 &hex(message),
             ],
         );
-        let signature: [u8; 64] =
-            omega::chain::wallet::hex_bytes(theirs["signature"].as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap();
+        let signature: [u8; 64] = omega::hex::decode(theirs["signature"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
         assert!(subxt_signer::sr25519::verify(
             &subxt_signer::sr25519::Signature(signature),
             message,
@@ -1059,7 +1058,7 @@ fn bittensor_drand_opens_omegas_timelocked_commit() {
             QUICKNET_SIGNATURE,
         ],
     );
-    let plain = omega::chain::wallet::hex_bytes(answer["plaintext"].as_str().unwrap()).unwrap();
+    let plain = omega::hex::decode(answer["plaintext"].as_str().unwrap()).unwrap();
     assert_eq!(
         Payload::decode(&mut &plain[..]).unwrap(),
         payload,
@@ -1148,7 +1147,7 @@ fn on_a_commit_reveal_subnet_set_weights_sends_a_timelocked_commit() {
         assert_eq!(args["reveal_round"].as_u64(), Some(round), "{decoder}");
         assert_eq!(args["commit_reveal_version"].as_u64(), Some(4), "{decoder}");
         // The ciphertext: the SCALE payload (hotkey, uids, weights, version key) + 244 bytes.
-        let commit = omega::chain::wallet::hex_bytes(args["commit"].as_str().unwrap()).unwrap();
+        let commit = omega::hex::decode(args["commit"].as_str().unwrap()).unwrap();
         let payload_len = 1 + 32 + 1 + 2 * 3 + 1 + 2 * 3 + 8;
         assert_eq!(commit.len(), payload_len + 244, "{decoder}");
     }

@@ -243,7 +243,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Vec<u8> {
-    omega::chain::wallet::hex_bytes(text).unwrap_or_default()
+    omega::hex::decode(text).unwrap_or_default()
 }
 
 fn header(block: &Block) -> Json {

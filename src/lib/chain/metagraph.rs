@@ -322,7 +322,7 @@ pub fn read(path: &str) -> Result<Snapshot, crate::table::TableError> {
         .ok_or_else(|| bad(BLOCK_NUMBER_KEY))?;
     let hash = meta
         .get(BLOCK_HASH_KEY)
-        .and_then(|v| super::wallet::hex_bytes(v))
+        .and_then(|v| crate::hex::decode(v))
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .ok_or_else(|| bad(BLOCK_HASH_KEY))?;
     let netuid = meta

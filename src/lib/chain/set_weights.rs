@@ -462,7 +462,7 @@ fn report(
         weights: emitted.weights,
         version_key,
         call_name: call.name(),
-        call: format!("0x{}", hex(&bytes)),
+        call: format!("0x{}", crate::hex::encode(&bytes)),
         call_decoded: calls::describe(md, &bytes)?,
         spec_version,
         block,
@@ -473,11 +473,6 @@ fn report(
         commitment: None,
         inclusion: None,
     })
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unix_now() -> f64 {

@@ -80,6 +80,7 @@ pub async fn weight_rules(at: &AtBlock, netuid: u16) -> Result<WeightRules, Chai
             at.number()
         )));
     }
+    let tempo = fetch(at, "Tempo", (netuid,)).await?;
     Ok(WeightRules {
         netuid,
         n: fetch(at, "SubnetworkN", (netuid,)).await?,
@@ -89,12 +90,12 @@ pub async fn weight_rules(at: &AtBlock, netuid: u16) -> Result<WeightRules, Chai
         rate_limit: fetch(at, "WeightsSetRateLimit", (netuid,)).await?,
         commit_reveal: fetch(at, "CommitRevealWeightsEnabled", (netuid,)).await?,
         reveal_period_epochs: fetch(at, "RevealPeriodEpochs", (netuid,)).await?,
-        tempo: fetch(at, "Tempo", (netuid,)).await?,
+        tempo,
         commit_reveal_version: match has_entry(at, "CommitRevealWeightsVersion") {
             true => fetch(at, "CommitRevealWeightsVersion", ()).await?,
             false => 4,
         },
-        epochs: epoch_state(at, netuid).await?,
+        epochs: epoch_state(at, netuid, tempo).await?,
     })
 }
 
@@ -112,13 +113,14 @@ fn has_entry(at: &AtBlock, entry: &str) -> bool {
 async fn epoch_state(
     at: &AtBlock,
     netuid: u16,
+    tempo: u16,
 ) -> Result<Option<super::timelock::EpochState>, ChainError> {
     if !has_entry(at, "LastEpochBlock") {
         return Ok(None);
     }
     Ok(Some(super::timelock::EpochState {
         block: at.number(),
-        tempo: fetch(at, "Tempo", (netuid,)).await?,
+        tempo,
         last_epoch_block: fetch(at, "LastEpochBlock", (netuid,)).await?,
         pending_epoch_at: fetch(at, "PendingEpochAt", (netuid,)).await?,
         epoch_index: fetch(at, "SubnetEpochIndex", (netuid,)).await?,

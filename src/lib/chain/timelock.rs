@@ -58,8 +58,8 @@ pub struct Payload {
 /// Encrypts `payload` to quicknet round `round`: the bytes `commit_timelocked_*` carries.
 pub fn encrypt(payload: &Payload, round: u64) -> Result<Vec<u8>, TimelockError> {
     let fail = |e: String| TimelockError::Encrypt(e);
-    let key_bytes = super::wallet::hex_bytes(QUICKNET_PUBLIC_KEY)
-        .ok_or_else(|| fail("public key hex".into()))?;
+    let key_bytes =
+        crate::hex::decode(QUICKNET_PUBLIC_KEY).ok_or_else(|| fail("public key hex".into()))?;
     let public = <TinyBLS381 as EngineBLS>::PublicKeyGroup::deserialize_compressed(&key_bytes[..])
         .map_err(|e| fail(format!("{e:?}")))?;
     let identity = Identity::new(b"", &Sha256::digest(round.to_be_bytes()));
@@ -306,7 +306,7 @@ mod tests {
         // its own length and nonce inside), cipher suite ("AES_GCM_").
         assert_eq!(commit.len(), payload.encode().len() + 244);
         assert!(commit.ends_with(b"AES_GCM_"));
-        let signature = super::super::wallet::hex_bytes("b713718a38ae728dfd477991af2822e08d2f305e47718cef9f7848ce4050e7be41076862b98fad56e91a6b85b89cd97b").unwrap();
+        let signature = crate::hex::decode("b713718a38ae728dfd477991af2822e08d2f305e47718cef9f7848ce4050e7be41076862b98fad56e91a6b85b89cd97b").unwrap();
         assert_eq!(decrypt(&commit, &signature), Ok(payload.clone()));
         let other = encrypt(&payload, 657_414).unwrap();
         assert!(matches!(

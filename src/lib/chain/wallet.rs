@@ -210,7 +210,7 @@ fn signing_key(path: &Path, data: &[u8]) -> Result<Keypair, WalletError> {
             .map_err(|e| field("secretPhrase", e.to_string()))?;
         Keypair::from_phrase(&mnemonic, None).map_err(|e| field("secretPhrase", e.to_string()))?
     } else if let Some(seed) = &json.secret_seed {
-        let bytes: [u8; 32] = hex_bytes(seed)
+        let bytes: [u8; 32] = crate::hex::decode(seed)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| field("secretSeed", "want 0x and 32 bytes of hex".into()))?;
         Keypair::from_secret_key(bytes).map_err(|e| field("secretSeed", e.to_string()))?
@@ -258,25 +258,13 @@ fn stated_address(path: &Path, json: &KeyJson) -> Result<Option<AccountId32>, Wa
         ("accountId", &json.account_id),
     ] {
         if let Some(text) = value {
-            let bytes: [u8; 32] = hex_bytes(text)
+            let bytes: [u8; 32] = crate::hex::decode(text)
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| field(name, "want 0x and 32 bytes of hex".into()))?;
             return Ok(Some(AccountId32(bytes)));
         }
     }
     Ok(None)
-}
-
-/// `0x`-prefixed (or bare) hex.
-pub fn hex_bytes(text: &str) -> Option<Vec<u8>> {
-    let digits = text.trim().trim_start_matches("0x");
-    if !digits.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(digits.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 // --- encryption -------------------------------------------------------------------------------

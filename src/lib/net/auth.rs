@@ -40,7 +40,7 @@ pub fn now_ns() -> i64 {
 
 /// `0x` + hex of the sr25519 signature of `message`.
 pub fn sign(pair: &Keypair, message: &[u8]) -> String {
-    format!("0x{}", hex(&pair.sign(message).0))
+    format!("0x{}", crate::hex::encode(&pair.sign(message).0))
 }
 
 /// Whether `signature` (`0x` hex) is `hotkey`'s over `message`.
@@ -48,17 +48,13 @@ pub fn verify(hotkey: &str, message: &[u8], signature: &str) -> bool {
     let Ok(account) = hotkey.parse::<AccountId32>() else {
         return false;
     };
-    let Some(bytes) = crate::chain::wallet::hex_bytes(signature) else {
+    let Some(bytes) = crate::hex::decode(signature) else {
         return false;
     };
     let Ok(sig) = <[u8; 64]>::try_from(bytes) else {
         return false;
     };
     subxt_signer::sr25519::verify(&Signature(sig), message, &PublicKey(account.0))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The SS58 address of a keypair.
@@ -173,7 +169,7 @@ pub fn btauth_payload(
         "sr25519".to_string(),
         method.to_uppercase(),
         path.to_string(),
-        hex(&Sha256::digest(body)),
+        crate::hex::encode(&Sha256::digest(body)),
         nonce.to_string(),
         sender.to_string(),
         receiver.unwrap_or("-").to_string(),

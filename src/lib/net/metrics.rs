@@ -66,16 +66,6 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Requests answered with `status` so far.
-    pub fn requests_with(&self, status: u16) -> u64 {
-        self.by_status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&status)
-            .copied()
-            .unwrap_or(0)
-    }
-
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
