@@ -6,10 +6,15 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cmd::Cli::parse();
+    let cli = match cmd::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("omega: error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     cmd::init_logging(&cli.global);
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ mod dedup;
 mod embed;
 mod metagraph;
 mod push_hf;
+mod run_validator;
 mod schema;
 mod score;
 mod search;
@@ -73,6 +74,7 @@ enum Command {
     SetWeights(set_weights::Args),
     VerifyTransfer(verify_transfer::Args),
     ServeMiner(serve_miner::Args),
+    RunValidator(run_validator::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -90,7 +92,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SetWeights(args) => set_weights::run(args, &cli.global),
         Command::VerifyTransfer(args) => verify_transfer::run(args, &cli.global),
         Command::ServeMiner(args) => serve_miner::run(args, &cli.global),
+        Command::RunValidator(args) => run_validator::run(args, &cli.global),
     }
+}
+
+/// Parses the command line; `run-validator --config FILE` reads its flags from the file first.
+pub fn parse() -> anyhow::Result<Cli> {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command();
+    let known: Vec<String> = command
+        .find_subcommand("run-validator")
+        .map(|c| c.get_arguments().filter_map(|a| a.get_long()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let argv = run_validator::expand_config(std::env::args_os().collect(), &known)?;
+    let matches = command.get_matches_from(argv);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if matches!(&cli.command, Command::RunValidator(a) if a.logging_debug()) {
+        cli.global.verbose = cli.global.verbose.max(2);
+    }
+    Ok(cli)
 }
 
 pub fn init_logging(global: &Global) {

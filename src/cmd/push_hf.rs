@@ -100,28 +100,14 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         base_delay: Duration::from_millis(args.retry_delay_ms),
         ..RetryPolicy::default()
     };
-    let (target, spool_dir): (Box<dyn Target>, PathBuf) = match (&args.repo, &args.to) {
-        (Some(repo), _) => (
-            Box::new(HubRepo::new(repo, args.endpoint.as_deref(), None, retry)?),
-            args.spool.clone().unwrap_or_else(|| default_spool(repo)),
-        ),
-        (None, Some(dir)) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            let dir = dir.canonicalize()?;
-            let spool = args
-                .spool
-                .clone()
-                .unwrap_or_else(|| dir.join(".omega-spool"));
-            (Box::new(LocalDir { dir }), spool)
-        }
-        (None, None) => bail!("say where to push: --repo ORG/NAME or --to DIR"),
+    let destination = Destination {
+        repo: args.repo.as_deref(),
+        to: args.to.as_deref(),
+        spool: args.spool.clone(),
+        endpoint: args.endpoint.as_deref(),
+        layout: args.layout,
     };
-    let config = SpoolConfig {
-        target: target.id(),
-        layout: args.layout.name().into(),
-    };
-    let spool = Spool::open(&spool_dir, &config)
-        .with_context(|| format!("opening the spool {}", spool_dir.display()))?;
+    let (target, spool, spool_dir) = destination.open(retry)?;
     let stop = match args.flush_at {
         Some(_) => stop_on_signals(Stdin::EndOnSignal),
         None => stop_flag(),
@@ -151,14 +137,60 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where accepted rows go: a Hub repository or a local folder, through a spool.
+pub struct Destination<'a> {
+    pub repo: Option<&'a str>,
+    pub to: Option<&'a std::path::Path>,
+    /// The spool (None: next to the local folder, or under the cache for a repository).
+    pub spool: Option<PathBuf>,
+    pub endpoint: Option<&'a str>,
+    pub layout: Layout,
+}
+
+impl Destination<'_> {
+    pub fn open(&self, retry: RetryPolicy) -> anyhow::Result<(Box<dyn Target>, Spool, PathBuf)> {
+        let (target, spool_dir): (Box<dyn Target>, PathBuf) = match (self.repo, self.to) {
+            (Some(repo), _) => (
+                Box::new(HubRepo::new(repo, self.endpoint, None, retry)?),
+                self.spool.clone().unwrap_or_else(|| default_spool(repo)),
+            ),
+            (None, Some(dir)) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let dir = dir.canonicalize()?;
+                let spool = self
+                    .spool
+                    .clone()
+                    .unwrap_or_else(|| dir.join(".omega-spool"));
+                (Box::new(LocalDir { dir }), spool)
+            }
+            (None, None) => bail!("say where to push: --repo ORG/NAME or --to DIR"),
+        };
+        let config = SpoolConfig {
+            target: target.id(),
+            layout: self.layout.name().into(),
+        };
+        let spool = Spool::open(&spool_dir, &config)
+            .with_context(|| format!("opening the spool {}", spool_dir.display()))?;
+        Ok((target, spool, spool_dir))
+    }
+}
+
 fn provenance(args: &Args) -> anyhow::Result<Provenance> {
-    let (model_id, model_version) = match &args.model {
-        Some(dir) => {
-            let m = omega::model::Manifest::load(dir)?;
-            (m.model_id, m.model_version)
-        }
-        None => (args.model_id.clone(), args.model_version.clone()),
-    };
+    match &args.model {
+        Some(dir) => model_provenance(dir),
+        None => Ok(Provenance {
+            model_id: args.model_id.clone(),
+            model_version: args.model_version.clone(),
+            preprocess_version: omega::embed::PREPROCESS_VERSION.into(),
+        }),
+    }
+}
+
+/// The provenance the dataset card records: the embedding model's manifest.
+pub fn model_provenance(dir: &std::path::Path) -> anyhow::Result<Provenance> {
+    let m = omega::model::Manifest::load(dir)?;
+    let (model_id, model_version) = (m.model_id, m.model_version);
     Ok(Provenance {
         model_id,
         model_version,

@@ -50,3 +50,17 @@ pub fn stop_flag() -> &'static AtomicBool {
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }
+
+/// A test hook: `OMEGA_KILL_AT=NAME` makes the process SIGKILL itself at the named step, so the
+/// crash tests can stop a push or a validator round at exact points. Only debug builds (what
+/// `cargo test` runs) have it: a release build has no way to be told to kill itself.
+#[cfg(debug_assertions)]
+pub fn kill_point(name: &str) {
+    if std::env::var("OMEGA_KILL_AT").is_ok_and(|v| v == name) {
+        // SAFETY: raising a signal on our own process.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+}
+
+#[cfg(not(debug_assertions))]
+pub fn kill_point(_: &str) {}

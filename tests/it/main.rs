@@ -21,5 +21,6 @@ mod score;
 mod tables;
 mod text_model;
 mod validate;
+mod validator;
 mod weights;
 mod ytdlp_net;

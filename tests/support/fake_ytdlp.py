@@ -9,6 +9,11 @@ to $FAKE_YTDLP_LOG, and behaves like yt-dlp does against YouTube:
                    `liveevent` fail with yt-dlp's own messages; any other id "downloads" by
                    copying $FAKE_YTDLP_MEDIA to the -o template
 Anything after `--` is a URL, never an option, as in yt-dlp.
+
+With $FAKE_YTDLP_POOL (media files joined by `:`) search is a stream of fresh results, as
+YouTube's results change between searches: every search returns the next $FAKE_YTDLP_PAGE
+entries (ids `omega000000`, `omega000001`, ... counted in $FAKE_YTDLP_LOG.page; titles carry
+the query), and `omegaNNNNNN` downloads the pool's file NNNNNN modulo its length.
 """
 import json
 import os
@@ -22,6 +27,32 @@ MESSAGES = {
     "removed": "ERROR: [youtube] {id}: Video unavailable. This video has been removed by the uploader",
     "liveevent": "ERROR: [youtube] {id}: This live event will begin in 5 hours.",
 }
+
+
+def pool():
+    return os.environ["FAKE_YTDLP_POOL"].split(":")
+
+
+def next_page(query, n):
+    counter = os.environ["FAKE_YTDLP_LOG"] + ".page"
+    first = int(open(counter).read()) if os.path.exists(counter) else 0
+    size = min(n, int(os.environ.get("FAKE_YTDLP_PAGE", n)))
+    with open(counter, "w") as f:
+        f.write(str(first + size))
+    return [
+        {"_type": "url", "ie_key": "Youtube", "id": f"omega{k:06d}",
+         "url": f"https://www.youtube.com/watch?v=omega{k:06d}",
+         "title": f"{query} {k}", "description": query, "duration": 30.0,
+         "channel": "Omega Test", "view_count": 1000 + k}
+        for k in range(first, first + size)
+    ]
+
+
+def pool_file(video_id):
+    if "FAKE_YTDLP_POOL" not in os.environ or not video_id.startswith("omega"):
+        return None
+    files = pool()
+    return files[int(video_id[5:]) % len(files)]
 
 
 def main(argv):
@@ -38,9 +69,12 @@ def main(argv):
     url = urls[0]
     if url.startswith("ytsearch"):
         n_text, query = url[len("ytsearch"):].split(":", 1)
-        with open(os.environ["FAKE_YTDLP_SEARCH"]) as f:
-            playlist = json.load(f)
-        playlist["entries"] = playlist["entries"][: int(n_text)]
+        if "FAKE_YTDLP_POOL" in os.environ:
+            playlist = {"_type": "playlist", "entries": next_page(query, int(n_text))}
+        else:
+            with open(os.environ["FAKE_YTDLP_SEARCH"]) as f:
+                playlist = json.load(f)
+            playlist["entries"] = playlist["entries"][: int(n_text)]
         playlist["id"] = playlist["title"] = query
         print(json.dumps(playlist))
         return 0
@@ -55,7 +89,7 @@ def main(argv):
         if subs:
             shutil.copyfile(subs, template.replace("%(ext)s", "en.vtt"))
         return 0
-    src = os.environ["FAKE_YTDLP_MEDIA"]
+    src = pool_file(video_id) or os.environ["FAKE_YTDLP_MEDIA"]
     shutil.copyfile(src, template.replace("%(ext)s", src.rsplit(".", 1)[-1]))
     return 0
 

@@ -134,7 +134,8 @@ impl WalletLocation {
     }
 }
 
-fn expand_home(path: &Path) -> PathBuf {
+/// `~/x` as `$HOME/x`.
+pub fn expand_home(path: &Path) -> PathBuf {
     match (path.strip_prefix("~"), std::env::var_os("HOME")) {
         (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => path.to_path_buf(),

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::signals::kill_point;
 use crate::table::hub::{HubInput, HubRow, Unpublishable};
 use crate::table::{Table, TableError, TableReader, TableWriter};
 use card::{CardFacts, Provenance};
@@ -139,21 +140,6 @@ pub struct PushReport {
     /// With --dry-run: the files that would be committed, with their rows.
     pub would_commit: Vec<(String, usize)>,
 }
-
-/// A test hook: `OMEGA_KILL_AT=NAME` makes the process SIGKILL itself at the named step, so the
-/// crash tests can stop a push at exact points (`spooled`, `staged`, `planned`, `uploaded`,
-/// `committed`). Only debug builds (what `cargo test` runs) have it: a release build has no
-/// way to be told to kill itself.
-#[cfg(debug_assertions)]
-fn kill_point(name: &str) {
-    if std::env::var("OMEGA_KILL_AT").is_ok_and(|v| v == name) {
-        // SAFETY: raising a signal on our own process.
-        unsafe { libc::raise(libc::SIGKILL) };
-    }
-}
-
-#[cfg(not(debug_assertions))]
-fn kill_point(_: &str) {}
 
 /// Spools `inputs` (paths, or `-` for an Arrow IPC stream on stdin) and commits what the
 /// options say. `stop` is set by SIGINT/SIGTERM: spooling stops and everything spooled is

@@ -96,3 +96,36 @@ pub fn open(
         }),
     }
 }
+
+/// A read-only index with a scratch index on top: queries see both, inserts go to the scratch
+/// only. A validator round judges its answers against the dataset as it was when the round
+/// began plus what the round itself accepted so far (two miners sending one video in one round:
+/// the later answer's copy is not novel), and the dataset index is only written when the round
+/// is committed — so a round interrupted and judged again never finds its own videos.
+pub struct Overlay {
+    pub base: Box<dyn VectorIndex>,
+    pub top: Box<dyn VectorIndex>,
+}
+
+impl VectorIndex for Overlay {
+    fn len(&self) -> usize {
+        self.base.len() + self.top.len()
+    }
+
+    fn nearest(&self, queries: &[&[f32]]) -> Result<Vec<Option<Neighbour>>, IndexError> {
+        let below = self.base.nearest(queries)?;
+        let above = self.top.nearest(queries)?;
+        Ok(below
+            .into_iter()
+            .zip(above)
+            .map(|(b, a)| match (b, a) {
+                (Some(b), Some(a)) => Some(if a.cosine > b.cosine { a } else { b }),
+                (b, a) => b.or(a),
+            })
+            .collect())
+    }
+
+    fn insert(&mut self, items: &[(String, Vec<f32>)]) -> Result<usize, IndexError> {
+        self.top.insert(items)
+    }
+}

@@ -123,7 +123,7 @@ impl Miner {
         for _ in from_cache..chosen.len() {
             self.metrics.cache(false);
         }
-        chosen
+        misbehave(chosen)
     }
 
     fn budget_until(&self, deadline: Instant) -> Instant {
@@ -343,6 +343,33 @@ impl Miner {
 /// Embeds every window clip (one model call for all), keeps per video the window nearest the
 /// query, and removes the clip files (validators fetch the video themselves). Descriptions get
 /// the subtitles shown during their window ([`describe::enrich`]).
+/// Test-only misbehaviour for the validator's network tests, in debug builds only (a release
+/// build has no way to be told to cheat): `OMEGA_TEST_MINER=tamper` negates every video
+/// embedding (a spot check must catch it); `OMEGA_TEST_MINER=lag` sends each answer one request
+/// late (the first answer is empty), so a validator sees videos it was already sent by others.
+#[cfg(debug_assertions)]
+fn misbehave(mut chosen: Vec<VideoMetadata>) -> Vec<VideoMetadata> {
+    static PREVIOUS: Mutex<Vec<VideoMetadata>> = Mutex::new(Vec::new());
+    match std::env::var("OMEGA_TEST_MINER").as_deref() {
+        Ok("tamper") => {
+            for v in &mut chosen {
+                v.video_emb.iter_mut().for_each(|x| *x = -*x);
+            }
+            chosen
+        }
+        Ok("lag") => std::mem::replace(
+            &mut *PREVIOUS.lock().unwrap_or_else(|e| e.into_inner()),
+            chosen,
+        ),
+        _ => chosen,
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn misbehave(chosen: Vec<VideoMetadata>) -> Vec<VideoMetadata> {
+    chosen
+}
+
 fn embed_windows(
     model: &Mutex<ImageBind>,
     query: &str,

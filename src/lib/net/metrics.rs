@@ -122,9 +122,21 @@ impl Metrics {
     }
 }
 
+/// Anything that renders itself in the Prometheus text format (the miner's and the
+/// validator's metrics).
+pub trait Exposition: Send + Sync + 'static {
+    fn render(&self) -> String;
+}
+
+impl Exposition for Metrics {
+    fn render(&self) -> String {
+        Metrics::render(self)
+    }
+}
+
 /// Serves `GET /metrics` until `stop` is set.
 pub async fn serve(
-    metrics: std::sync::Arc<Metrics>,
+    metrics: std::sync::Arc<dyn Exposition>,
     listener: tokio::net::TcpListener,
     stop: &'static AtomicBool,
 ) {

@@ -22,6 +22,7 @@ pub mod metagraph;
 pub mod responses;
 pub mod scored;
 pub mod validated;
+pub mod round_miners;
 pub mod weights;
 
 use std::path::PathBuf;
@@ -248,5 +249,6 @@ pub fn all_markdown() -> Vec<(&'static str, String)> {
         doc::<hub::HubRow>(),
         doc::<weights::WeightRow>(),
         doc::<metagraph::MetagraphRow>(),
+        doc::<round_miners::RoundMinerRow>(),
     ]
 }

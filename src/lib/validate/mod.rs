@@ -34,6 +34,7 @@ pub enum CheckMode {
 }
 
 /// How to validate.
+#[derive(Clone)]
 pub struct ValidateOptions {
     pub cfg: ScoreConfig,
     pub check: CheckMode,

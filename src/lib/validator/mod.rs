@@ -1,6 +1,11 @@
-//! The validator's side of the network (issue 13 builds `omega run-validator` on it): which
-//! miners to ask ([`query::sample_miners`], the original's `get_random_uids`) and asking them
-//! ([`query::query_miners`]), with the answers as `responses` rows that `validate`, `dedup` and
-//! `score` already judge.
+//! The validator (`omega run-validator`): which miners to ask ([`query::sample_miners`], the
+//! original's `get_random_uids`) and asking them ([`query::query_miners`]); each round judged
+//! by the stages `validate`, `dedup` and `score` in process and committed as a unit through a
+//! journal on disk ([`round`]); the moving averages and weights history ([`state`]); the loop
+//! ([`run`]) and its metrics.
 
+pub mod metrics;
 pub mod query;
+pub mod round;
+pub mod run;
+pub mod state;

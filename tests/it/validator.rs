@@ -1,0 +1,368 @@
+//! `omega run-validator` on a real network on 127.0.0.1: `omega serve-miner` processes (honest,
+//! lagging copier, tampering) and a Python SDK 9.10.1 Axon miner, YouTube replaced by the yt-dlp
+//! stand-in (fresh 11-character ids resolved to real media), an offline metagraph listing them.
+
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use omega::table::read_all;
+use omega::table::deduped::DedupColumns;
+use omega::table::metagraph::MetagraphRow;
+use omega::table::round_miners::{RoundAnswer, RoundMinerRow};
+use omega::table::weights::WeightRow;
+use omega::validator::state::{raw_weights, ValidatorState};
+use serde_json::json;
+
+const VALIDATOR_SEED: u8 = 40;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The stand-in's media: distinct real videos, one per fresh search result in turn.
+fn pool() -> String {
+    ["bikes.mp4", "cockatoo.mp4", "movie-hello.mp4", "oa4_launch.webm", "bigbuckbunny.mp4", "its_a_game.mkv"]
+        .iter()
+        .map(|f| media_dir().join(f).to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn with_ytdlp(cmd: &mut Command, log: &Path) {
+    cmd.env("FAKE_YTDLP_LOG", log)
+        .env("FAKE_YTDLP_POOL", pool())
+        .env("FAKE_YTDLP_PAGE", "2")
+        .env("FAKE_YTDLP_MEDIA", media_dir().join("bikes.mp4"));
+}
+
+fn row(uid: u16, seed: u8, port: u16, stake: f64) -> MetagraphRow {
+    MetagraphRow {
+        uid,
+        hotkey: account(&key(seed)).to_string(),
+        coldkey: account(&key(seed)).to_string(),
+        alpha_stake: stake,
+        tao_stake: 0.0,
+        total_stake: stake,
+        validator_permit: stake > 0.0,
+        axon_ip: if port == 0 { "0.0.0.0".into() } else { "127.0.0.1".into() },
+        axon_port: i64::from(port),
+        axon_ip_type: 4,
+        axon_protocol: 4,
+        axon_version: 9_010_001,
+        last_update: 0,
+        incentive: 0.0,
+        dividends: 0.0,
+        trust: 0.0,
+        emission: 0.0,
+        active: true,
+    }
+}
+
+fn write_metagraph(path: &Path, rows: Vec<MetagraphRow>) {
+    let snapshot = omega::chain::metagraph::Snapshot {
+        netuid: 24,
+        block_number: 1,
+        block_hash: subxt::utils::H256::zero(),
+        rows,
+    };
+    omega::chain::metagraph::write(&snapshot, &path.to_string_lossy()).unwrap();
+}
+
+/// A miner process, killed when dropped.
+struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_listening(port: u16) {
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "port {port} never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `omega serve-miner --source youtube` through the stand-in; `misbehave`: the test-only
+/// `OMEGA_TEST_MINER` switch (tamper, lag).
+fn serve_miner(dir: &Path, seed: u8, port: u16, metagraph: &Path, misbehave: Option<&str>) -> Peer {
+    std::fs::create_dir_all(dir).unwrap();
+    write_wallet(dir, &key(seed), seed);
+    let mut cmd = omega();
+    cmd.args(["serve-miner", "--wallet.path"])
+        .arg(dir)
+        .args(["--wallet.name", "w", "--wallet.hotkey", "h", "--model"])
+        .arg(tiny_model())
+        .args(["--source", "youtube", "--yt-dlp"])
+        .arg(support("fake_ytdlp.py"))
+        .arg("--media-dir")
+        .arg(dir.join("state"))
+        .arg("--metagraph")
+        .arg(metagraph)
+        .args(["--no-serve-axon", "--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    with_ytdlp(&mut cmd, &dir.join("ytdlp.log"));
+    if let Some(m) = misbehave {
+        cmd.env("OMEGA_TEST_MINER", m);
+    }
+    let peer = Peer(cmd.spawn().unwrap());
+    wait_listening(port);
+    peer
+}
+
+fn python_axon(dir: &Path, seed: u8, port: u16) -> Peer {
+    std::fs::create_dir_all(dir).unwrap();
+    write_wallet(dir, &key(seed), seed);
+    let peer = Peer(
+        Command::new(bittensor_python())
+            .arg(support("sdk_peer.py"))
+            .args(["axon", "--wallet-path"])
+            .arg(dir)
+            .args(["--name", "w", "--hotkey", "h", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port);
+    peer
+}
+
+/// The validator's command: offline metagraph, dry-run weights, every answer spot-checked.
+fn validator(work: &Path, metagraph: &Path, rounds: u64) -> Command {
+    let wallet = work.join("validator");
+    if !wallet.exists() {
+        write_wallet(&wallet, &key(VALIDATOR_SEED), VALIDATOR_SEED);
+        std::fs::write(work.join("topics.txt"), "cats playing piano\n\n  \nsunset over the sea\n# a comment\nstreet food in bangkok\n").unwrap();
+    }
+    let mut cmd = omega();
+    cmd.args(["run-validator", "-q", "--wallet.path"])
+        .arg(&wallet)
+        .args(["--wallet.name", "w", "--wallet.hotkey", "h", "--metagraph"])
+        .arg(metagraph)
+        .args(["--dry-run-weights", "--rounds", &rounds.to_string(), "--check-probability", "1"])
+        .args(["--neuron.timeout", "60", "--seed", "5", "--topics"])
+        .arg(work.join("topics.txt"))
+        .arg("--model")
+        .arg(tiny_model())
+        .arg("--yt-dlp")
+        .arg(support("fake_ytdlp.py"))
+        .arg("--data-dir")
+        .arg(work.join("data"))
+        .arg("--to")
+        .arg(work.join("dataset"));
+    with_ytdlp(&mut cmd, &work.join("validator-ytdlp.log"));
+    cmd
+}
+
+fn rounds_tables<T: omega::table::Table>(data: &Path, prefix: &str) -> Vec<(u64, Vec<T>)> {
+    let mut out = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(data.join("rounds"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        let round: u64 = name.rsplit('-').next().unwrap().parse().unwrap();
+        out.push((round, read_all::<T>(&p.to_string_lossy()).unwrap()));
+    }
+    out
+}
+
+/// Every video id in the local dataset, with how many times it is there.
+fn dataset_ids(dataset: &Path) -> HashMap<String, usize> {
+    let mut ids = HashMap::new();
+    let mut stack = vec![dataset.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() && !name.starts_with('.') {
+                stack.push(p);
+            } else if name.ends_with(".parquet") {
+                for r in read_all::<omega::table::hub::HubRow>(&p.to_string_lossy()).unwrap() {
+                    *ids.entry(r.youtube_id).or_default() += 1;
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// The accepted videos of every round table.
+fn accepted(data: &Path) -> Vec<String> {
+    rounds_tables::<RoundAnswer>(data, "round-")
+        .into_iter()
+        .flat_map(|(_, rows)| rows)
+        .filter(|r| r.status == omega::outcome::Status::Ok)
+        .map(|r| r.video_id)
+        .collect()
+}
+
+/// The SDK's processing of raw weights (tests/support/sdk_weights.py).
+fn sdk_weights(raw: &[f32]) -> (Vec<u16>, Vec<u16>) {
+    let case = json!({"cases": [{
+        "uids": (0..raw.len()).collect::<Vec<_>>(),
+        "weights": raw.iter().map(|&w| f64::from(w)).collect::<Vec<_>>(),
+        "n": raw.len(), "min_allowed_weights": 1, "max_weight_limit": 1.0, "exclude_quantile": 0,
+    }]});
+    let mut child = Command::new(bittensor_python())
+        .arg(support("sdk_weights.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(case.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &answer["results"][0];
+    let list = |k: &str| r[k].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u16).collect();
+    (list("uids"), list("weights"))
+}
+
+#[test]
+fn three_rounds_on_a_loopback_network_reward_the_honest_miner() {
+    let work = scratch("validator_network");
+    let metagraph = work.join("metagraph.parquet");
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    // uid 0 honest, 1 lagging copier, 2 tampering, 3 the Python SDK's Axon, 4 the validator
+    // itself (a permit with stake: never asked), 5 registered but not serving.
+    write_metagraph(
+        &metagraph,
+        vec![
+            row(0, 41, ports[0], 0.0),
+            row(1, 42, ports[1], 0.0),
+            row(2, 43, ports[2], 0.0),
+            row(3, 44, ports[3], 0.0),
+            row(4, VALIDATOR_SEED, 0, 20_000.0),
+            row(5, 45, 0, 0.0),
+        ],
+    );
+    let _honest = serve_miner(&work.join("honest"), 41, ports[0], &metagraph, None);
+    let _copier = serve_miner(&work.join("copier"), 42, ports[1], &metagraph, Some("lag"));
+    let _tamper = serve_miner(&work.join("tamper"), 43, ports[2], &metagraph, Some("tamper"));
+    let _python = python_axon(&work.join("python"), 44, ports[3]);
+    let out = run_bounded(validator(&work, &metagraph, 3).arg("--json"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["rounds"], 3, "{summary}");
+
+    let data = work.join("data");
+    let state = ValidatorState::load(&data.join("state.json")).unwrap();
+    let s = &state.youtube.scores;
+    assert_eq!(state.round, 3);
+    assert!(s[0] > s[1] && s[0] > s[2] && s[0] > s[3], "honest first: {s:?}");
+    assert!(s[2] < 0.0, "the tampering miner is punished: {s:?}");
+    assert_eq!(s[4], 0.0, "the validator is never asked");
+
+    // Every sampled miner is in each round's miners table; the copier's videos from round 2
+    // on are the honest miner's of the round before, and are marked not novel.
+    let miners = rounds_tables::<RoundMinerRow>(&data, "miners-");
+    assert_eq!(miners.len(), 3);
+    for (_, rows) in &miners {
+        let mut uids: Vec<u16> = rows.iter().map(|r| r.uid).collect();
+        uids.sort_unstable();
+        assert_eq!(uids, [0, 1, 2, 3]);
+    }
+    let answers = rounds_tables::<RoundAnswer>(&data, "round-");
+    let dedup = rounds_tables::<DedupColumns>(&data, "round-");
+    let mut copied = 0;
+    for ((round, rows), (_, flags)) in answers.iter().zip(&dedup) {
+        for (r, d) in rows.iter().zip(flags) {
+            if r.miner_uid == Some(1) && !r.video_id.is_empty() {
+                assert!(*round >= 2, "the copier is one round late");
+                assert!(d.too_similar, "round {round}: the copy {} is novel", r.video_id);
+                copied += 1;
+            }
+            if r.miner_uid == Some(2) {
+                assert_eq!(r.answer_score, Some(-5.0), "round {round}: tampering not caught");
+            }
+        }
+    }
+    assert!(copied >= 2, "the copier sent copies: {copied}");
+
+    // The weights computed at the end are the SDK's processing of the same moving averages.
+    let weights = rounds_tables::<WeightRow>(&data, "weights-");
+    assert_eq!(weights.len(), 3, "weights are recorded after every round without a chain");
+    let last: Vec<(u16, u16)> = weights[2].1.iter().map(|w| (w.uid, w.weight as u16)).collect();
+    let (uids, values) = sdk_weights(&raw_weights(s, None, 6));
+    assert_eq!(last, uids.into_iter().zip(values).collect::<Vec<_>>());
+
+    // Every accepted row is in the local dataset, once.
+    let ids = dataset_ids(&work.join("dataset"));
+    let accepted = accepted(&data);
+    assert!(!accepted.is_empty());
+    for id in &accepted {
+        assert_eq!(ids.get(id), Some(&1), "{id} in the dataset");
+    }
+    assert_eq!(ids.values().sum::<usize>(), accepted.len());
+}
+
+#[test]
+fn a_round_killed_at_any_point_is_committed_exactly_once_on_restart() {
+    use std::os::unix::process::ExitStatusExt;
+    let work = scratch("validator_kill");
+    let metagraph = work.join("metagraph.parquet");
+    let port = free_port();
+    write_metagraph(
+        &metagraph,
+        vec![row(0, 41, port, 0.0), row(1, VALIDATOR_SEED, 0, 20_000.0)],
+    );
+    let _honest = serve_miner(&work.join("honest"), 41, port, &metagraph, None);
+    for point in [
+        "round-queried",
+        "round-validated",
+        "round-deduped",
+        "round-scored",
+        "round-spooled",
+        "round-indexed",
+        "round-applied",
+    ] {
+        let case = work.join(point);
+        std::fs::create_dir_all(&case).unwrap();
+        let killed = run_bounded(validator(&case, &metagraph, 1).env("OMEGA_KILL_AT", point));
+        assert_eq!(killed.status.signal(), Some(9), "{point}: {killed:?}");
+        let out = run_bounded(&mut validator(&case, &metagraph, 1));
+        assert!(out.status.success(), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+
+        let data = case.join("data");
+        let state = ValidatorState::load(&data.join("state.json")).unwrap();
+        assert_eq!((state.round, state.youtube.step), (1, 1), "{point}: applied once");
+        let miners = rounds_tables::<RoundMinerRow>(&data, "miners-");
+        assert_eq!(miners.len(), 1, "{point}");
+        let honest = &miners[0].1[0];
+        let score = honest.answer_score.expect("the honest answer is scored");
+        assert!((state.youtube.scores[0] - 0.3 * score).abs() < 1e-12, "{point}: {state:?}");
+        assert_eq!(honest.moving_average, state.youtube.scores[0]);
+
+        let mut accepted = accepted(&data);
+        assert!(!accepted.is_empty(), "{point}: nothing accepted");
+        let ids = dataset_ids(&case.join("dataset"));
+        for id in &accepted {
+            assert_eq!(ids.get(id), Some(&1), "{point}: {id} in the dataset");
+        }
+        assert_eq!(ids.values().sum::<usize>(), accepted.len(), "{point}");
+        let index = omega::index::ExactIndex::open(&data.join("index")).unwrap();
+        let mut indexed = index.ids().to_vec();
+        indexed.sort();
+        accepted.sort();
+        assert_eq!(indexed, accepted, "{point}: the index holds each accepted video once");
+        assert_eq!(std::fs::read_dir(data.join("work")).unwrap().count(), 0, "{point}: journal left");
+    }
+}
