@@ -6,7 +6,6 @@ mod cmd;
 
 use std::process::ExitCode;
 
-
 fn main() -> ExitCode {
     let cli = match cmd::parse() {
         Ok(cli) => cli,

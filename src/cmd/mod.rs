@@ -102,7 +102,12 @@ pub fn parse() -> anyhow::Result<Cli> {
     let command = Cli::command();
     let known: Vec<String> = command
         .find_subcommand("run-validator")
-        .map(|c| c.get_arguments().filter_map(|a| a.get_long()).map(str::to_owned).collect())
+        .map(|c| {
+            c.get_arguments()
+                .filter_map(|a| a.get_long())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let argv = run_validator::expand_config(std::env::args_os().collect(), &known)?;
     let matches = command.get_matches_from(argv);

@@ -77,7 +77,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// The original's logging directory (the default --data-dir is under it).
-    #[arg(long = "logging.logging_dir", default_value = "~/.bittensor/miners", value_name = "DIR")]
+    #[arg(
+        long = "logging.logging_dir",
+        default_value = "~/.bittensor/miners",
+        value_name = "DIR"
+    )]
     logging_dir: PathBuf,
     /// Log at debug level (as -vv).
     #[arg(long = "logging.debug")]
@@ -86,13 +90,21 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     rounds: Option<u64>,
     /// Blocks between metagraph syncs and between weights.
-    #[arg(long = "neuron.epoch_length", default_value = "100", value_name = "BLOCKS")]
+    #[arg(
+        long = "neuron.epoch_length",
+        default_value = "100",
+        value_name = "BLOCKS"
+    )]
     epoch_length: u64,
     /// Miners asked per round.
     #[arg(long = "neuron.sample_size", default_value = "10", value_name = "N")]
     sample_size: usize,
     /// Neurons with a validator permit and more stake than this are not asked.
-    #[arg(long = "neuron.vpermit_tao_limit", default_value = "4096", value_name = "TAO")]
+    #[arg(
+        long = "neuron.vpermit_tao_limit",
+        default_value = "4096",
+        value_name = "TAO"
+    )]
     vpermit_tao_limit: f64,
     /// Seconds miners have to answer (the original hard-codes 120).
     #[arg(long = "neuron.timeout", default_value = "120", value_parser = duration, value_name = "SECONDS")]
@@ -104,10 +116,18 @@ pub struct Args {
     #[arg(long)]
     dry_run_weights: bool,
     /// Without a chain: the subnet's MinAllowedWeights for the weight processing.
-    #[arg(long = "weights.min_allowed_weights", default_value = "1", value_name = "N")]
+    #[arg(
+        long = "weights.min_allowed_weights",
+        default_value = "1",
+        value_name = "N"
+    )]
     min_allowed_weights: u16,
     /// Without a chain: the subnet's MaxWeightsLimit (u16: 65535 = no cap).
-    #[arg(long = "weights.max_weight_limit", default_value = "65535", value_name = "U16")]
+    #[arg(
+        long = "weights.max_weight_limit",
+        default_value = "65535",
+        value_name = "U16"
+    )]
     max_weight_limit: u16,
     /// The version key sent with weights (default: the subnet's WeightsVersionKey).
     #[arg(long, value_name = "N")]
@@ -130,7 +150,12 @@ pub struct Args {
     #[arg(long = "index.backend", value_enum, default_value = "exact")]
     backend: Backend,
     /// Publish accepted rows to this Hugging Face dataset (ORG/NAME).
-    #[arg(long, value_name = "ORG/NAME", conflicts_with = "to", required_unless_present = "to")]
+    #[arg(
+        long,
+        value_name = "ORG/NAME",
+        conflicts_with = "to",
+        required_unless_present = "to"
+    )]
     repo: Option<String>,
     /// Publish accepted rows to a local copy of a dataset repository instead.
     #[arg(long, value_name = "DIR")]
@@ -164,7 +189,10 @@ impl Args {
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let started = Instant::now();
     let stop = omega::signals::stop_on_signals(omega::signals::Stdin::Keep);
-    let data = args.data_dir.clone().unwrap_or_else(|| default_data_dir(&args));
+    let data = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| default_data_dir(&args));
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let cfg = score_config(args.config.as_deref())?;
     let location = args.wallet.location();
@@ -334,13 +362,17 @@ fn score_config(config: Option<&Path>) -> anyhow::Result<omega::score::ScoreConf
     match object.get("score") {
         None => Ok(Default::default()),
         Some(score) => serde_json::from_value(score.clone()).with_context(|| {
-            format!("{}: `score`: not scoring constants (see omega score --help)", path.display())
+            format!(
+                "{}: `score`: not scoring constants (see omega score --help)",
+                path.display()
+            )
         }),
     }
 }
 
 fn read_config(path: &Path) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     match serde_json::from_str(&text) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(_) => bail!("{}: a JSON object of flags is expected", path.display()),
@@ -371,7 +403,10 @@ pub fn expand_config(argv: Vec<OsString>, known: &[String]) -> anyhow::Result<Ve
             continue;
         }
         if !known.contains(&key) {
-            bail!("{}: `{key}` is not a flag of omega run-validator (see --help)", path.display());
+            bail!(
+                "{}: `{key}` is not a flag of omega run-validator (see --help)",
+                path.display()
+            );
         }
         let flag = OsString::from(format!("--{key}"));
         let values = match value {
@@ -392,4 +427,67 @@ pub fn expand_config(argv: Vec<OsString>, known: &[String]) -> anyhow::Result<Ve
     out.extend(flags);
     out.extend_from_slice(&argv[at + 1..]);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_flags_come_first_so_the_command_line_wins() {
+        let dir = std::env::temp_dir().join(format!("omega-rv-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v.json");
+        std::fs::write(
+            &path,
+            r#"{"netuid": 3, "dry-run-weights": true, "index.backend": "exact", "score": {"min_score": 0.01}}"#,
+        )
+        .unwrap();
+        let known: Vec<String> = ["netuid", "dry-run-weights", "index.backend", "config"]
+            .map(String::from)
+            .to_vec();
+        let argv = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let path_text = path.to_string_lossy().into_owned();
+        let out = expand_config(
+            argv(&[
+                "omega",
+                "run-validator",
+                "--config",
+                &path_text,
+                "--netuid",
+                "24",
+            ]),
+            &known,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            argv(&[
+                "omega",
+                "run-validator",
+                "--dry-run-weights",
+                "--index.backend",
+                "exact",
+                "--netuid",
+                "3",
+                "--config",
+                &path_text,
+                "--netuid",
+                "24"
+            ])
+        );
+        assert_eq!(score_config(Some(&path)).unwrap().min_score, 0.01);
+        std::fs::write(&path, r#"{"neuron.sample_sise": 3}"#).unwrap();
+        let e = expand_config(
+            argv(&["omega", "run-validator", "--config", &path_text]),
+            &known,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("v.json") && e.contains("neuron.sample_sise"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

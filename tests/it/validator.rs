@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use omega::table::read_all;
 use omega::table::deduped::DedupColumns;
 use omega::table::metagraph::MetagraphRow;
+use omega::table::read_all;
 use omega::table::round_miners::{RoundAnswer, RoundMinerRow};
 use omega::table::weights::WeightRow;
 use omega::validator::state::{raw_weights, ValidatorState};
@@ -29,11 +29,18 @@ fn free_port() -> u16 {
 
 /// The stand-in's media: distinct real videos, one per fresh search result in turn.
 fn pool() -> String {
-    ["bikes.mp4", "cockatoo.mp4", "movie-hello.mp4", "oa4_launch.webm", "bigbuckbunny.mp4", "its_a_game.mkv"]
-        .iter()
-        .map(|f| media_dir().join(f).to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(":")
+    [
+        "bikes.mp4",
+        "cockatoo.mp4",
+        "movie-hello.mp4",
+        "oa4_launch.webm",
+        "bigbuckbunny.mp4",
+        "its_a_game.mkv",
+    ]
+    .iter()
+    .map(|f| media_dir().join(f).to_string_lossy().into_owned())
+    .collect::<Vec<_>>()
+    .join(":")
 }
 
 fn with_ytdlp(cmd: &mut Command, log: &Path) {
@@ -52,7 +59,11 @@ fn row(uid: u16, seed: u8, port: u16, stake: f64) -> MetagraphRow {
         tao_stake: 0.0,
         total_stake: stake,
         validator_permit: stake > 0.0,
-        axon_ip: if port == 0 { "0.0.0.0".into() } else { "127.0.0.1".into() },
+        axon_ip: if port == 0 {
+            "0.0.0.0".into()
+        } else {
+            "127.0.0.1".into()
+        },
         axon_port: i64::from(port),
         axon_ip_type: 4,
         axon_protocol: 4,
@@ -89,7 +100,10 @@ impl Drop for Peer {
 fn wait_listening(port: u16) {
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "port {port} never listened");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "port {port} never listened"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -110,7 +124,13 @@ fn serve_miner(dir: &Path, seed: u8, port: u16, metagraph: &Path, misbehave: Opt
         .arg(dir.join("state"))
         .arg("--metagraph")
         .arg(metagraph)
-        .args(["--no-serve-axon", "--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
+        .args([
+            "--no-serve-axon",
+            "--axon.ip",
+            "127.0.0.1",
+            "--axon.port",
+            &port.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     with_ytdlp(&mut cmd, &dir.join("ytdlp.log"));
@@ -145,15 +165,25 @@ fn validator(work: &Path, metagraph: &Path, rounds: u64) -> Command {
     let wallet = work.join("validator");
     if !wallet.exists() {
         write_wallet(&wallet, &key(VALIDATOR_SEED), VALIDATOR_SEED);
-        std::fs::write(work.join("topics.txt"), "cats playing piano\n\n  \nsunset over the sea\n# a comment\nstreet food in bangkok\n").unwrap();
+        // Flags from the config file, the scoring constants under "score": every answer is
+        // spot-checked only if this file is read.
+        let config = json!({"neuron.timeout": 60, "seed": 5, "dry-run-weights": true,
+                            "score": {"check_probability": 1.0}});
+        std::fs::write(work.join("validator.json"), config.to_string()).unwrap();
+        std::fs::write(
+            work.join("topics.txt"),
+            "cats playing piano\n\n  \nsunset over the sea\n# a comment\nstreet food in bangkok\n",
+        )
+        .unwrap();
     }
     let mut cmd = omega();
     cmd.args(["run-validator", "-q", "--wallet.path"])
         .arg(&wallet)
         .args(["--wallet.name", "w", "--wallet.hotkey", "h", "--metagraph"])
         .arg(metagraph)
-        .args(["--dry-run-weights", "--rounds", &rounds.to_string(), "--check-probability", "1"])
-        .args(["--neuron.timeout", "60", "--seed", "5", "--topics"])
+        .args(["--rounds", &rounds.to_string(), "--config"])
+        .arg(work.join("validator.json"))
+        .arg("--topics")
         .arg(work.join("topics.txt"))
         .arg("--model")
         .arg(tiny_model())
@@ -227,12 +257,23 @@ fn sdk_weights(raw: &[f32]) -> (Vec<u16>, Vec<u16>) {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(case.to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(case.to_string().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let r = &answer["results"][0];
-    let list = |k: &str| r[k].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u16).collect();
+    let list = |k: &str| {
+        r[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u16)
+            .collect()
+    };
     (list("uids"), list("weights"))
 }
 
@@ -256,10 +297,20 @@ fn three_rounds_on_a_loopback_network_reward_the_honest_miner() {
     );
     let _honest = serve_miner(&work.join("honest"), 41, ports[0], &metagraph, None);
     let _copier = serve_miner(&work.join("copier"), 42, ports[1], &metagraph, Some("lag"));
-    let _tamper = serve_miner(&work.join("tamper"), 43, ports[2], &metagraph, Some("tamper"));
+    let _tamper = serve_miner(
+        &work.join("tamper"),
+        43,
+        ports[2],
+        &metagraph,
+        Some("tamper"),
+    );
     let _python = python_axon(&work.join("python"), 44, ports[3]);
     let out = run_bounded(validator(&work, &metagraph, 3).arg("--json"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["rounds"], 3, "{summary}");
 
@@ -267,7 +318,10 @@ fn three_rounds_on_a_loopback_network_reward_the_honest_miner() {
     let state = ValidatorState::load(&data.join("state.json")).unwrap();
     let s = &state.youtube.scores;
     assert_eq!(state.round, 3);
-    assert!(s[0] > s[1] && s[0] > s[2] && s[0] > s[3], "honest first: {s:?}");
+    assert!(
+        s[0] > s[1] && s[0] > s[2] && s[0] > s[3],
+        "honest first: {s:?}"
+    );
     assert!(s[2] < 0.0, "the tampering miner is punished: {s:?}");
     assert_eq!(s[4], 0.0, "the validator is never asked");
 
@@ -287,11 +341,19 @@ fn three_rounds_on_a_loopback_network_reward_the_honest_miner() {
         for (r, d) in rows.iter().zip(flags) {
             if r.miner_uid == Some(1) && !r.video_id.is_empty() {
                 assert!(*round >= 2, "the copier is one round late");
-                assert!(d.too_similar, "round {round}: the copy {} is novel", r.video_id);
+                assert!(
+                    d.too_similar,
+                    "round {round}: the copy {} is novel",
+                    r.video_id
+                );
                 copied += 1;
             }
             if r.miner_uid == Some(2) {
-                assert_eq!(r.answer_score, Some(-5.0), "round {round}: tampering not caught");
+                assert_eq!(
+                    r.answer_score,
+                    Some(-5.0),
+                    "round {round}: tampering not caught"
+                );
             }
         }
     }
@@ -299,8 +361,16 @@ fn three_rounds_on_a_loopback_network_reward_the_honest_miner() {
 
     // The weights computed at the end are the SDK's processing of the same moving averages.
     let weights = rounds_tables::<WeightRow>(&data, "weights-");
-    assert_eq!(weights.len(), 3, "weights are recorded after every round without a chain");
-    let last: Vec<(u16, u16)> = weights[2].1.iter().map(|w| (w.uid, w.weight as u16)).collect();
+    assert_eq!(
+        weights.len(),
+        3,
+        "weights are recorded after every round without a chain"
+    );
+    let last: Vec<(u16, u16)> = weights[2]
+        .1
+        .iter()
+        .map(|w| (w.uid, w.weight as u16))
+        .collect();
     let (uids, values) = sdk_weights(&raw_weights(s, None, 6));
     assert_eq!(last, uids.into_iter().zip(values).collect::<Vec<_>>());
 
@@ -339,16 +409,27 @@ fn a_round_killed_at_any_point_is_committed_exactly_once_on_restart() {
         let killed = run_bounded(validator(&case, &metagraph, 1).env("OMEGA_KILL_AT", point));
         assert_eq!(killed.status.signal(), Some(9), "{point}: {killed:?}");
         let out = run_bounded(&mut validator(&case, &metagraph, 1));
-        assert!(out.status.success(), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
 
         let data = case.join("data");
         let state = ValidatorState::load(&data.join("state.json")).unwrap();
-        assert_eq!((state.round, state.youtube.step), (1, 1), "{point}: applied once");
+        assert_eq!(
+            (state.round, state.youtube.step),
+            (1, 1),
+            "{point}: applied once"
+        );
         let miners = rounds_tables::<RoundMinerRow>(&data, "miners-");
         assert_eq!(miners.len(), 1, "{point}");
         let honest = &miners[0].1[0];
         let score = honest.answer_score.expect("the honest answer is scored");
-        assert!((state.youtube.scores[0] - 0.3 * score).abs() < 1e-12, "{point}: {state:?}");
+        assert!(
+            (state.youtube.scores[0] - 0.3 * score).abs() < 1e-12,
+            "{point}: {state:?}"
+        );
         assert_eq!(honest.moving_average, state.youtube.scores[0]);
 
         let mut accepted = accepted(&data);
@@ -362,7 +443,91 @@ fn a_round_killed_at_any_point_is_committed_exactly_once_on_restart() {
         let mut indexed = index.ids().to_vec();
         indexed.sort();
         accepted.sort();
-        assert_eq!(indexed, accepted, "{point}: the index holds each accepted video once");
-        assert_eq!(std::fs::read_dir(data.join("work")).unwrap().count(), 0, "{point}: journal left");
+        assert_eq!(
+            indexed, accepted,
+            "{point}: the index holds each accepted video once"
+        );
+        assert_eq!(
+            std::fs::read_dir(data.join("work")).unwrap().count(),
+            0,
+            "{point}: journal left"
+        );
     }
+
+    // SIGTERM between rounds: exit 0 with the spooled rows committed (--flush-at is far away),
+    // and the metrics served meanwhile.
+    let case = work.join("sigterm");
+    std::fs::create_dir_all(&case).unwrap();
+    let metrics_port = free_port();
+    let mut child = validator(&case, &metagraph, 1)
+        .args(["--rounds", "100", "--flush-at", "100000", "--metrics-port"])
+        .arg(metrics_port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = case.join("data/rounds/miners-00000001.parquet");
+    let started = Instant::now();
+    while !first.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no round committed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The round's counters are updated once its weights are done, just after its tables.
+    let metrics = loop {
+        let text = scrape(metrics_port);
+        if !text.contains("omega_validator_rounds_total 0\n") {
+            break text;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for line in [
+        "omega_validator_answers_total{outcome=\"scored\"}",
+        "omega_validator_spot_check_failures_total 0",
+        "omega_validator_weights_total{result=\"computed\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert!(
+        !metrics.contains("omega_validator_spool_rows 0\n"),
+        "rows wait: {metrics}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no exit on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    let data = case.join("data");
+    let accepted = accepted(&data);
+    let ids = dataset_ids(&case.join("dataset"));
+    assert!(!accepted.is_empty());
+    assert_eq!(
+        ids.values().sum::<usize>(),
+        accepted.len(),
+        "committed on SIGTERM"
+    );
+}
+
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
 }

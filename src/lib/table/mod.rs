@@ -20,9 +20,9 @@ pub mod embeddings;
 pub mod hub;
 pub mod metagraph;
 pub mod responses;
+pub mod round_miners;
 pub mod scored;
 pub mod validated;
-pub mod round_miners;
 pub mod weights;
 
 use std::path::PathBuf;

@@ -24,7 +24,10 @@ impl ValidatorMetrics {
     pub fn round(&self, phases: PhaseSeconds, total: f64) {
         self.rounds.fetch_add(1, Ordering::Relaxed);
         *self.phases.lock().unwrap_or_else(|e| e.into_inner()) = phases;
-        *self.round_seconds_sum.lock().unwrap_or_else(|e| e.into_inner()) += total;
+        *self
+            .round_seconds_sum
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) += total;
     }
 
     /// One answer's outcome: `accepted` (some video accepted), `rejected`, `penalized`
@@ -70,12 +73,33 @@ impl crate::net::metrics::Exposition for ValidatorMetrics {
     fn render(&self) -> String {
         let mut out = String::new();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        family(&mut out, "omega_validator_rounds_total", "counter", "Rounds committed.");
-        out.push_str(&format!("omega_validator_rounds_total {}\n", load(&self.rounds)));
-        family(&mut out, "omega_validator_round_seconds_total", "counter", "Seconds spent in committed rounds.");
-        let sum = *self.round_seconds_sum.lock().unwrap_or_else(|e| e.into_inner());
+        family(
+            &mut out,
+            "omega_validator_rounds_total",
+            "counter",
+            "Rounds committed.",
+        );
+        out.push_str(&format!(
+            "omega_validator_rounds_total {}\n",
+            load(&self.rounds)
+        ));
+        family(
+            &mut out,
+            "omega_validator_round_seconds_total",
+            "counter",
+            "Seconds spent in committed rounds.",
+        );
+        let sum = *self
+            .round_seconds_sum
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         out.push_str(&format!("omega_validator_round_seconds_total {sum}\n"));
-        family(&mut out, "omega_validator_last_round_phase_seconds", "gauge", "Seconds of the last round, by phase.");
+        family(
+            &mut out,
+            "omega_validator_last_round_phase_seconds",
+            "gauge",
+            "Seconds of the last round, by phase.",
+        );
         let p = *self.phases.lock().unwrap_or_else(|e| e.into_inner());
         for (phase, s) in [
             ("query", p.query),
@@ -85,24 +109,82 @@ impl crate::net::metrics::Exposition for ValidatorMetrics {
             ("commit", p.commit),
             ("weights", p.weights),
         ] {
-            out.push_str(&format!("omega_validator_last_round_phase_seconds{{phase=\"{phase}\"}} {s}\n"));
+            out.push_str(&format!(
+                "omega_validator_last_round_phase_seconds{{phase=\"{phase}\"}} {s}\n"
+            ));
         }
-        family(&mut out, "omega_validator_answers_total", "counter", "Answers by outcome.");
-        for (outcome, n) in self.answers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            out.push_str(&format!("omega_validator_answers_total{{outcome=\"{outcome}\"}} {n}\n"));
+        family(
+            &mut out,
+            "omega_validator_answers_total",
+            "counter",
+            "Answers by outcome.",
+        );
+        for (outcome, n) in self
+            .answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            out.push_str(&format!(
+                "omega_validator_answers_total{{outcome=\"{outcome}\"}} {n}\n"
+            ));
         }
-        family(&mut out, "omega_validator_spot_check_failures_total", "counter", "Videos whose spot check failed.");
-        out.push_str(&format!("omega_validator_spot_check_failures_total {}\n", load(&self.check_failures)));
-        family(&mut out, "omega_validator_index_size", "gauge", "Videos in the novelty index.");
-        out.push_str(&format!("omega_validator_index_size {}\n", load(&self.index_size)));
-        family(&mut out, "omega_validator_spool_rows", "gauge", "Accepted rows waiting in the push-hf spool.");
-        out.push_str(&format!("omega_validator_spool_rows {}\n", load(&self.spool_rows)));
-        family(&mut out, "omega_validator_weights_total", "counter", "Weights attempts by result.");
-        for (result, n) in self.weights.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            out.push_str(&format!("omega_validator_weights_total{{result=\"{result}\"}} {n}\n"));
+        family(
+            &mut out,
+            "omega_validator_spot_check_failures_total",
+            "counter",
+            "Videos whose spot check failed.",
+        );
+        out.push_str(&format!(
+            "omega_validator_spot_check_failures_total {}\n",
+            load(&self.check_failures)
+        ));
+        family(
+            &mut out,
+            "omega_validator_index_size",
+            "gauge",
+            "Videos in the novelty index.",
+        );
+        out.push_str(&format!(
+            "omega_validator_index_size {}\n",
+            load(&self.index_size)
+        ));
+        family(
+            &mut out,
+            "omega_validator_spool_rows",
+            "gauge",
+            "Accepted rows waiting in the push-hf spool.",
+        );
+        out.push_str(&format!(
+            "omega_validator_spool_rows {}\n",
+            load(&self.spool_rows)
+        ));
+        family(
+            &mut out,
+            "omega_validator_weights_total",
+            "counter",
+            "Weights attempts by result.",
+        );
+        for (result, n) in self
+            .weights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            out.push_str(&format!(
+                "omega_validator_weights_total{{result=\"{result}\"}} {n}\n"
+            ));
         }
-        family(&mut out, "omega_validator_chain_errors_total", "counter", "Chain calls that failed (each is retried later).");
-        out.push_str(&format!("omega_validator_chain_errors_total {}\n", load(&self.chain_errors)));
+        family(
+            &mut out,
+            "omega_validator_chain_errors_total",
+            "counter",
+            "Chain calls that failed (each is retried later).",
+        );
+        out.push_str(&format!(
+            "omega_validator_chain_errors_total {}\n",
+            load(&self.chain_errors)
+        ));
         out
     }
 }

@@ -109,13 +109,7 @@ impl RoundDir {
         };
         let mut rounds: Vec<u64> = entries
             .filter_map(Result::ok)
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()?
-                    .strip_prefix("round-")?
-                    .parse()
-                    .ok()
-            })
+            .filter_map(|e| e.file_name().to_str()?.strip_prefix("round-")?.parse().ok())
             .collect();
         rounds.sort_unstable();
         Ok(rounds.first().map(|&r| RoundDir::new(work, r)))
@@ -279,8 +273,11 @@ pub fn commit(
     let queried: Queried = round.read_json("query.json")?;
     let scored = round.text("scored.parquet");
     std::fs::create_dir_all(sinks.rounds).map_err(io(sinks.rounds))?;
-    let table = sinks.rounds.join(format!("round-{:08}.parquet", round.round));
-    let bytes = std::fs::read(round.path("scored.parquet")).map_err(io(&round.path("scored.parquet")))?;
+    let table = sinks
+        .rounds
+        .join(format!("round-{:08}.parquet", round.round));
+    let bytes =
+        std::fs::read(round.path("scored.parquet")).map_err(io(&round.path("scored.parquet")))?;
     crate::fsutil::write_atomic(&table, &bytes).map_err(io(&table))?;
     (sinks.publish)(&scored)?;
     kill_point("round-published");
@@ -297,7 +294,9 @@ pub fn commit(
     }
     kill_point("round-applied");
     let miners = miner_rows(&plan, &queried, &answers, state);
-    let path = sinks.rounds.join(format!("miners-{:08}.parquet", round.round));
+    let path = sinks
+        .rounds
+        .join(format!("miners-{:08}.parquet", round.round));
     let mut writer = TableWriter::<RoundMinerRow>::create(&path.to_string_lossy())?;
     writer.write_rows(miners.iter().cloned())?;
     writer.finish()?;

@@ -27,7 +27,9 @@ use crate::uid::Uid;
 
 use super::metrics::ValidatorMetrics;
 use super::query::{query_miners, sample_miners};
-use super::round::{self, Judges, PhaseSeconds, Plan, Queried, Reply, RoundDir, RoundError, Sampled};
+use super::round::{
+    self, Judges, PhaseSeconds, Plan, Queried, Reply, RoundDir, RoundError, Sampled,
+};
 use super::state::{raw_weights, ValidatorState};
 
 #[derive(Debug, thiserror::Error)]
@@ -95,11 +97,16 @@ impl Topics {
     /// lines, B19).
     pub fn load(&self, rt: &tokio::runtime::Runtime) -> Result<Vec<String>, String> {
         let text = match self {
-            Topics::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?,
+            Topics::File(path) => {
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+            }
             Topics::Url(url) => rt.block_on(async {
                 let fetch = async {
-                    reqwest::get(url.as_str()).await?.error_for_status()?.text().await
+                    reqwest::get(url.as_str())
+                        .await?
+                        .error_for_status()?
+                        .text()
+                        .await
                 };
                 match tokio::time::timeout(Duration::from_secs(30), fetch).await {
                     Ok(r) => r.map_err(|e| format!("{url}: {e}")),
@@ -146,7 +153,13 @@ impl Publisher {
         };
         let keep_going = AtomicBool::new(false);
         let inputs = [scored.to_string()];
-        push(&self.spool, self.target.as_ref(), &inputs, &spool_only, &keep_going)?;
+        push(
+            &self.spool,
+            self.target.as_ref(),
+            &inputs,
+            &spool_only,
+            &keep_going,
+        )?;
         kill_point("round-spooled");
         Ok(self.commit_due(false))
     }
@@ -248,7 +261,10 @@ impl Validator {
     pub fn run(&mut self, stop: &AtomicBool) -> Result<RunReport, ValidatorError> {
         let mut report = RunReport::default();
         if let Some(unfinished) = RoundDir::unfinished(&self.cfg.work_dir())? {
-            tracing::info!(round = unfinished.round, "resuming the round a previous run left");
+            tracing::info!(
+                round = unfinished.round,
+                "resuming the round a previous run left"
+            );
             report.resumed_round = Some(unfinished.round);
             self.sync_neurons();
             self.finish_round(&unfinished, PhaseSeconds::default(), stop, &mut report)?;
@@ -301,12 +317,14 @@ impl Validator {
         let started = Instant::now();
         let index = std::mem::replace(&mut self.index, Box::new(Empty));
         let judged = round::judge(round, &mut self.judges, index, &mut times);
-        self.index = match judged {
-            Ok(index) => index,
-            Err(e) => return Err(e.into()),
-        };
+        // A failed phase ends the run (the journal stays for the next start, which reopens
+        // the index the failed phase held).
+        self.index = judged?;
         if stop.load(Ordering::SeqCst) {
-            tracing::info!(round = round.round, "stopping: the judged round is committed at the next start");
+            tracing::info!(
+                round = round.round,
+                "stopping: the judged round is committed at the next start"
+            );
             return Ok(());
         }
         let commit_started = Instant::now();
@@ -353,7 +371,9 @@ impl Validator {
 
     fn plan(&self, round: u64, rows: &[MetagraphRow]) -> Plan {
         let mut rng = match self.cfg.seed {
-            Some(seed) => fastrand::Rng::with_seed(seed ^ round.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            Some(seed) => {
+                fastrand::Rng::with_seed(seed ^ round.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            }
             None => fastrand::Rng::new(),
         };
         let topic = self.topic_list[rng.usize(..self.topic_list.len())].clone();
@@ -412,7 +432,9 @@ impl Validator {
         let path = round.path("responses.parquet");
         let mut writer = TableWriter::<ResponseRow>::create(&path.to_string_lossy())
             .map_err(RoundError::from)?;
-        writer.write_rows(answers.responses).map_err(RoundError::from)?;
+        writer
+            .write_rows(answers.responses)
+            .map_err(RoundError::from)?;
         writer.finish().map_err(RoundError::from)?;
         let queried = Queried {
             non_responders: answers.non_responders,
@@ -479,7 +501,13 @@ impl Validator {
                 rows.clone()
             }
         };
-        let mut hotkeys = vec![String::new(); rows.iter().map(|r| usize::from(r.uid) + 1).max().unwrap_or(0)];
+        let mut hotkeys = vec![
+            String::new();
+            rows.iter()
+                .map(|r| usize::from(r.uid) + 1)
+                .max()
+                .unwrap_or(0)
+        ];
         for r in &rows {
             hotkeys[usize::from(r.uid)] = r.hotkey.clone();
         }
@@ -507,11 +535,20 @@ impl Validator {
                     min_allowed_weights,
                     max_weights_limit,
                 };
-                let r = set_weights::offline(self.cfg.netuid, &raw, limits, self.cfg.version_key.unwrap_or(0));
+                let r = set_weights::offline(
+                    self.cfg.netuid,
+                    &raw,
+                    limits,
+                    self.cfg.version_key.unwrap_or(0),
+                );
                 Some(r.map_err(|e| e.to_string()))
             }
             Neurons::Chain { options, chain, .. } => {
-                let (netuid, epoch, last) = (self.cfg.netuid, self.cfg.epoch_length, self.state.weights.last_block);
+                let (netuid, epoch, last) = (
+                    self.cfg.netuid,
+                    self.cfg.epoch_length,
+                    self.state.weights.last_block,
+                );
                 let sender = if self.cfg.dry_run_weights {
                     Sender::DryRunWallet(&self.wallet)
                 } else {
@@ -548,7 +585,12 @@ impl Validator {
         }
     }
 
-    fn record_weights(&mut self, round: u64, outcome: Result<Report, String>, report: &mut RunReport) {
+    fn record_weights(
+        &mut self,
+        round: u64,
+        outcome: Result<Report, String>,
+        report: &mut RunReport,
+    ) {
         let log = &mut self.state.weights;
         log.last_round = Some(round);
         match &outcome {
@@ -574,7 +616,9 @@ impl Validator {
                 report.weights_failed += 1;
                 log.failures += 1;
                 log.last_error = Some(e.clone());
-                tracing::warn!("setting weights after round {round}: {e}; retrying after the next round");
+                tracing::warn!(
+                    "setting weights after round {round}: {e}; retrying after the next round"
+                );
             }
         }
         if let Err(e) = self.state.save(&self.cfg.state_path()) {
@@ -588,7 +632,11 @@ impl Validator {
 
 /// The round table of weights: the u16 values sent (or that would be), with the outcome in
 /// the file's metadata.
-fn write_weights(dir: &Path, round: u64, outcome: &Result<Report, String>) -> Result<(), crate::table::TableError> {
+fn write_weights(
+    dir: &Path,
+    round: u64,
+    outcome: &Result<Report, String>,
+) -> Result<(), crate::table::TableError> {
     let path = dir.join(format!("weights-{round:08}.parquet"));
     let (rows, meta): (Vec<WeightRow>, Vec<(&str, String)>) = match outcome {
         Ok(r) => (
@@ -604,16 +652,23 @@ fn write_weights(dir: &Path, round: u64, outcome: &Result<Report, String>) -> Re
                 ("omega:round", round.to_string()),
                 ("omega:weights_call", r.call_name.clone()),
                 ("omega:weights_sent", (!r.dry_run).to_string()),
-                ("omega:block_number", r.block.map(|b| b.to_string()).unwrap_or_default()),
+                (
+                    "omega:block_number",
+                    r.block.map(|b| b.to_string()).unwrap_or_default(),
+                ),
                 ("omega:refusal", r.refusal.clone().unwrap_or_default()),
             ],
         ),
         Err(e) => (
             Vec::new(),
-            vec![("omega:round", round.to_string()), ("omega:error", e.clone())],
+            vec![
+                ("omega:round", round.to_string()),
+                ("omega:error", e.clone()),
+            ],
         ),
     };
-    let mut writer = TableWriter::<WeightRow>::create_with_metadata(&path.to_string_lossy(), &meta)?;
+    let mut writer =
+        TableWriter::<WeightRow>::create_with_metadata(&path.to_string_lossy(), &meta)?;
     writer.write_rows(rows)?;
     writer.finish()?;
     Ok(())
@@ -658,7 +713,10 @@ impl VectorIndex for Empty {
     fn len(&self) -> usize {
         0
     }
-    fn nearest(&self, q: &[&[f32]]) -> Result<Vec<Option<crate::index::Neighbour>>, crate::index::IndexError> {
+    fn nearest(
+        &self,
+        q: &[&[f32]],
+    ) -> Result<Vec<Option<crate::index::Neighbour>>, crate::index::IndexError> {
         Ok(vec![None; q.len()])
     }
     fn insert(&mut self, _: &[(String, Vec<f32>)]) -> Result<usize, crate::index::IndexError> {

@@ -99,14 +99,21 @@ mod tests {
         assert_eq!(raw, vec![0.25, -0.25, 0.5, 0.0]);
         let mixed = raw_weights(&[1.0, 1.0], Some((&[0.0, 3.0], 0.5)), 2);
         assert_eq!(mixed, vec![0.25, 0.75]);
-        assert_eq!(raw_weights(&[0.0, 0.0], None, 2), vec![0.0, 0.0], "no division by 0");
+        assert_eq!(
+            raw_weights(&[0.0, 0.0], None, 2),
+            vec![0.0, 0.0],
+            "no division by 0"
+        );
     }
 
     #[test]
     fn a_missing_state_is_a_fresh_one_and_a_broken_one_is_named() {
         let dir = std::env::temp_dir().join(format!("omega-vstate-{}", std::process::id()));
         let path = dir.join("state.json");
-        assert_eq!(ValidatorState::load(&path).unwrap(), ValidatorState::default());
+        assert_eq!(
+            ValidatorState::load(&path).unwrap(),
+            ValidatorState::default()
+        );
         let mut s = ValidatorState {
             round: 7,
             ..Default::default()
@@ -116,7 +123,10 @@ mod tests {
         assert_eq!(ValidatorState::load(&path).unwrap(), s);
         std::fs::write(&path, b"{ half").unwrap();
         let e = ValidatorState::load(&path).unwrap_err().to_string();
-        assert!(e.contains("state.json") && e.contains("move it away"), "{e}");
+        assert!(
+            e.contains("state.json") && e.contains("move it away"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
