@@ -32,7 +32,8 @@ path is `-`, so they compose in a shell pipe:
 Every output row keeps a `status` (ok / failed / skipped) with `error_class` and `error`:
 a bad video never stops a batch, and no row is dropped.
 
-The chain commands (metagraph, set-weights, verify-transfer) and the miner (serve-miner) take
+The chain commands (metagraph, set-weights, verify-transfer), the miner (serve-miner) and the
+validator (run-validator) take
 bittensor's flags: --subtensor.network, --subtensor.chain_endpoint, --netuid, --wallet.name,
 --wallet.hotkey, --wallet.path.";
 
