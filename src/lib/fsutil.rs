@@ -88,6 +88,14 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     f.commit()
 }
 
+/// Writes `value` as pretty JSON, atomically (state files).
+pub fn save_json<T: serde::Serialize>(dest: &Path, value: &T) -> io::Result<()> {
+    write_atomic(
+        dest,
+        &serde_json::to_vec_pretty(value).map_err(io::Error::other)?,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1103,25 +1103,15 @@ fn a_validator_round_queries_miners_and_the_answers_are_a_responses_table() {
     use omega::validator::query::{query_miners, sample_miners};
     let honest = TestAxon::start(Limits::default());
     let dead_port = free_port();
-    let row = |uid: u16, seed: u8, port: u16| MetagraphRow {
-        uid,
-        hotkey: account(&key(seed)).to_string(),
-        coldkey: String::new(),
-        alpha_stake: 0.0,
-        tao_stake: 0.0,
-        total_stake: 0.0,
-        validator_permit: false,
-        axon_ip: "127.0.0.1".into(),
-        axon_port: i64::from(port),
-        axon_ip_type: 4,
-        axon_protocol: 4,
-        axon_version: 9_010_001,
-        last_update: 0,
-        incentive: 0.0,
-        dividends: 0.0,
-        trust: 0.0,
-        emission: 0.0,
-        active: true,
+    let row = |uid: u16, seed: u8, port: u16| {
+        MetagraphRow::neuron(
+            uid,
+            &account(&key(seed)).to_string(),
+            "127.0.0.1",
+            port,
+            0.0,
+            false,
+        )
     };
     let rows = vec![row(0, MINER_SEED, honest.port), row(1, 2, dead_port)];
     let mut rng = fastrand::Rng::with_seed(3);

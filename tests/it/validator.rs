@@ -51,30 +51,9 @@ fn with_ytdlp(cmd: &mut Command, log: &Path) {
 }
 
 fn row(uid: u16, seed: u8, port: u16, stake: f64) -> MetagraphRow {
-    MetagraphRow {
-        uid,
-        hotkey: account(&key(seed)).to_string(),
-        coldkey: account(&key(seed)).to_string(),
-        alpha_stake: stake,
-        tao_stake: 0.0,
-        total_stake: stake,
-        validator_permit: stake > 0.0,
-        axon_ip: if port == 0 {
-            "0.0.0.0".into()
-        } else {
-            "127.0.0.1".into()
-        },
-        axon_port: i64::from(port),
-        axon_ip_type: 4,
-        axon_protocol: 4,
-        axon_version: 9_010_001,
-        last_update: 0,
-        incentive: 0.0,
-        dividends: 0.0,
-        trust: 0.0,
-        emission: 0.0,
-        active: true,
-    }
+    let ip = if port == 0 { "0.0.0.0" } else { "127.0.0.1" };
+    let hotkey = account(&key(seed)).to_string();
+    MetagraphRow::neuron(uid, &hotkey, ip, port, stake, stake > 0.0)
 }
 
 fn write_metagraph(path: &Path, rows: Vec<MetagraphRow>) {

@@ -148,10 +148,7 @@ impl MinerScores {
 
     /// Writes the state atomically (a crash leaves the old or the new file, never half).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        crate::fsutil::write_atomic(
-            path,
-            &serde_json::to_vec_pretty(self).expect("state serialises"),
-        )
+        crate::fsutil::save_json(path, self)
     }
 }
 

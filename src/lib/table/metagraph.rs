@@ -51,3 +51,30 @@ crate::table! {
         active: bool ["-"],
     }
 }
+
+impl MetagraphRow {
+    /// A neuron with an IPv4 axon at `ip:port` (port 0: not serving) and `stake`, a validator
+    /// permit when `permit`; every other number zero (tests, benchmarks, hand-made metagraphs).
+    pub fn neuron(uid: Uid, hotkey: &str, ip: &str, port: u16, stake: f64, permit: bool) -> Self {
+        MetagraphRow {
+            uid,
+            hotkey: hotkey.to_string(),
+            coldkey: String::new(),
+            alpha_stake: stake,
+            tao_stake: 0.0,
+            total_stake: stake,
+            validator_permit: permit,
+            axon_ip: ip.to_string(),
+            axon_port: i64::from(port),
+            axon_ip_type: 4,
+            axon_protocol: 4,
+            axon_version: 0,
+            last_update: 0,
+            incentive: 0.0,
+            dividends: 0.0,
+            trust: 0.0,
+            emission: 0.0,
+            active: true,
+        }
+    }
+}

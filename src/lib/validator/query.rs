@@ -122,26 +122,8 @@ mod tests {
     use super::*;
 
     fn neuron(uid: Uid, ip: &str, permit: bool, stake: f64) -> MetagraphRow {
-        MetagraphRow {
-            uid,
-            hotkey: format!("hk{uid}"),
-            coldkey: String::new(),
-            alpha_stake: stake,
-            tao_stake: 0.0,
-            total_stake: stake,
-            validator_permit: permit,
-            axon_ip: ip.into(),
-            axon_port: if ip == "0.0.0.0" { 0 } else { 8091 },
-            axon_ip_type: 4,
-            axon_protocol: 4,
-            axon_version: 0,
-            last_update: 0,
-            incentive: 0.0,
-            dividends: 0.0,
-            trust: 0.0,
-            emission: 0.0,
-            active: true,
-        }
+        let port = if ip == "0.0.0.0" { 0 } else { 8091 };
+        MetagraphRow::neuron(uid, &format!("hk{uid}"), ip, port, stake, permit)
     }
 
     #[test]

@@ -130,8 +130,7 @@ impl RoundDir {
     pub fn write_json<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<(), RoundError> {
         let path = self.path(name);
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        let bytes = serde_json::to_vec_pretty(value).expect("journal entries serialise");
-        crate::fsutil::write_atomic(&path, &bytes).map_err(io(&path))
+        crate::fsutil::save_json(&path, value).map_err(io(&path))
     }
 
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, RoundError> {

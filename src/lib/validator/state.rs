@@ -50,10 +50,7 @@ impl ValidatorState {
 
     /// Writes the state atomically (a kill leaves the old or the new file, never half).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        crate::fsutil::write_atomic(
-            path,
-            &serde_json::to_vec_pretty(self).expect("state serialises"),
-        )
+        crate::fsutil::save_json(path, self)
     }
 
     /// Follows the metagraph: a UID whose hotkey changed starts again from 0, in every kind of
