@@ -55,6 +55,11 @@ fn btwallet41_python() -> PathBuf {
 /// An extrinsic the node received, decoded by both Python decoders and its signature checked;
 /// it was made mortal from block 1000 (the finalized head the rules were read at).
 fn check_submitted(extrinsic: &[u8]) -> Json {
+    check_submitted_from(extrinsic, 1000)
+}
+
+/// As [`check_submitted`], for an extrinsic made mortal from block `birth`.
+pub fn check_submitted_from(extrinsic: &[u8], birth: u64) -> Json {
     let answer = sdk_chain(
         &bittensor_python(),
         &[
@@ -64,7 +69,7 @@ fn check_submitted(extrinsic: &[u8]) -> Json {
             "--genesis",
             &hex(&block_hash(0).0),
             "--block-hash",
-            &hex(&block_hash(1000).0),
+            &hex(&block_hash(birth).0),
             &hex(extrinsic),
         ],
     );

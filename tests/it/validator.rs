@@ -53,7 +53,9 @@ fn with_ytdlp(cmd: &mut Command, log: &Path) {
 fn row(uid: u16, seed: u8, port: u16, stake: f64) -> MetagraphRow {
     let ip = if port == 0 { "0.0.0.0" } else { "127.0.0.1" };
     let hotkey = account(&key(seed)).to_string();
-    MetagraphRow::neuron(uid, &hotkey, ip, port, stake, stake > 0.0)
+    let mut neuron = MetagraphRow::neuron(uid, &hotkey, ip, port, stake, stake > 0.0);
+    neuron.coldkey = hotkey;
+    neuron
 }
 
 fn write_metagraph(path: &Path, rows: Vec<MetagraphRow>) {
@@ -141,12 +143,24 @@ fn python_axon(dir: &Path, seed: u8, port: u16) -> Peer {
 
 /// The validator's command: offline metagraph, dry-run weights, every answer spot-checked.
 fn validator(work: &Path, metagraph: &Path, rounds: u64) -> Command {
+    validator_on(work, Neurons::File(metagraph), rounds)
+}
+
+/// Where the validator reads the neurons: a metagraph file (then weights are a dry run) or a
+/// node (then weights are sent).
+enum Neurons<'a> {
+    File(&'a Path),
+    Node(&'a str),
+}
+
+fn validator_on(work: &Path, neurons: Neurons, rounds: u64) -> Command {
     let wallet = work.join("validator");
     if !wallet.exists() {
         write_wallet(&wallet, &key(VALIDATOR_SEED), VALIDATOR_SEED);
         // Flags from the config file, the scoring constants under "score": every answer is
         // spot-checked only if this file is read.
-        let config = json!({"neuron.timeout": 60, "seed": 5, "dry-run-weights": true,
+        let config = json!({"neuron.timeout": 60, "seed": 5,
+                            "dry-run-weights": matches!(neurons, Neurons::File(_)),
                             "score": {"check_probability": 1.0}});
         std::fs::write(work.join("validator.json"), config.to_string()).unwrap();
         std::fs::write(
@@ -158,8 +172,7 @@ fn validator(work: &Path, metagraph: &Path, rounds: u64) -> Command {
     let mut cmd = omega();
     cmd.args(["run-validator", "-q", "--wallet.path"])
         .arg(&wallet)
-        .args(["--wallet.name", "w", "--wallet.hotkey", "h", "--metagraph"])
-        .arg(metagraph)
+        .args(["--wallet.name", "w", "--wallet.hotkey", "h"])
         .args(["--rounds", &rounds.to_string(), "--config"])
         .arg(work.join("validator.json"))
         .arg("--topics")
@@ -172,6 +185,10 @@ fn validator(work: &Path, metagraph: &Path, rounds: u64) -> Command {
         .arg(work.join("data"))
         .arg("--to")
         .arg(work.join("dataset"));
+    match neurons {
+        Neurons::File(path) => cmd.arg("--metagraph").arg(path),
+        Neurons::Node(url) => cmd.args(["--subtensor.chain_endpoint", url]),
+    };
     with_ytdlp(&mut cmd, &work.join("validator-ytdlp.log"));
     cmd
 }
@@ -509,4 +526,97 @@ fn scrape(port: u16) -> String {
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     text
+}
+
+#[test]
+fn on_a_chain_weights_are_sent_every_epoch_and_a_refused_extrinsic_is_retried() {
+    use crate::fake_node::{Node, Outcome, State};
+    let work = scratch("validator_chain");
+    let metagraph = work.join("metagraph.parquet");
+    let port = free_port();
+    let rows = vec![row(0, 41, port, 0.0), row(1, VALIDATOR_SEED, 0, 20_000.0)];
+    write_metagraph(&metagraph, rows.clone());
+    let _honest = serve_miner(&work.join("honest"), 41, port, &metagraph, None);
+    // The node serves the same neurons through the metagraph runtime API, and the subnet's
+    // weight rules; its dispatch of the first extrinsics fails.
+    let me = account(&key(VALIDATOR_SEED));
+    let mut state = State::new(1000);
+    state.calls.insert(
+        "SubnetInfoRuntimeApi_get_selective_metagraph".into(),
+        omega::chain::metagraph::answer_for(24, 1000, &rows).unwrap(),
+    );
+    state.set("NetworksAdded", (24u16,), true);
+    state.set("SubnetworkN", (24u16,), 2u16);
+    state.set("MinAllowedWeights", (24u16,), 1u16);
+    state.set("MaxWeightsLimit", (24u16,), 65535u16);
+    state.set("WeightsVersionKey", (24u16,), 2000u64);
+    state.set("WeightsSetRateLimit", (24u16,), 100u64);
+    state.set("CommitRevealWeightsEnabled", (24u16,), false);
+    state.set("Tempo", (24u16,), 360u16);
+    state.set("Uids", (24u16, me), 1u16);
+    state.set("ValidatorPermit", (24u16,), vec![true; 2]);
+    state.set("LastUpdate", (24u16,), vec![800u64; 2]);
+    state.outcome = Outcome::Failed;
+    let node = Node::start(state);
+
+    let out = run_bounded(&mut validator_on(&work, Neurons::Node(&node.url), 2));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = work.join("data");
+    let state = ValidatorState::load(&data.join("state.json")).unwrap();
+    assert_eq!(
+        node.state.lock().unwrap().submitted.len(),
+        2,
+        "tried after each round"
+    );
+    assert_eq!(state.weights.failures, 2);
+    assert!(
+        state
+            .weights
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("failed on chain")),
+        "{:?}",
+        state.weights
+    );
+    assert_eq!(state.weights.last_block, None);
+
+    // The chain takes the next one: its call holds the processing of the moving averages.
+    node.state.lock().unwrap().outcome = Outcome::Success;
+    let out = run_bounded(&mut validator_on(&work, Neurons::Node(&node.url), 1));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = ValidatorState::load(&data.join("state.json")).unwrap();
+    assert_eq!((state.round, state.weights.failures), (3, 0));
+    assert_eq!(state.weights.last_block, Some(1003));
+    let submitted = node.state.lock().unwrap().submitted.clone();
+    assert_eq!(submitted.len(), 3);
+    let decoded = crate::chain::check_submitted_from(&submitted[2], 1002);
+    assert_eq!(decoded["valid"], true, "{decoded}");
+    assert_eq!(
+        decoded["metadata"]["signer"],
+        json!(format!("0x{}", omega::hex::encode(&me.0)))
+    );
+    let limits = omega::chain::set_weights::Limits {
+        n: 2,
+        min_allowed_weights: 1,
+        max_weights_limit: 65535,
+    };
+    let raw: Vec<f32> = raw_weights(&state.youtube.scores, None, 2)
+        .into_iter()
+        .map(|w| w.max(0.0))
+        .collect();
+    let expected = omega::chain::set_weights::process(&[0, 1], &raw, limits).unwrap();
+    assert_eq!(decoded["metadata"]["args"]["dests"], json!(expected.uids));
+    assert_eq!(
+        decoded["metadata"]["args"]["weights"],
+        json!(expected.weights)
+    );
+    assert_eq!(decoded["metadata"]["args"]["version_key"], 2000);
 }

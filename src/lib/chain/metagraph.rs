@@ -83,37 +83,91 @@ fn answer_type(metadata: &subxt::Metadata) -> Result<u32, ChainError> {
 /// `1.25 i` total, a permit when `i < 3`, is active when even, and serves `10.0.0.(i % 256)`
 /// on port `8000 + i` unless `i % 4 == 3`.
 pub fn synthetic_answer(netuid: u16, n: u16) -> Result<Vec<u8>, ChainError> {
+    answer_for(netuid, 1000, &synthetic_rows(n))
+}
+
+fn synthetic_rows(n: u16) -> Vec<MetagraphRow> {
+    (0..n)
+        .map(|i| {
+            let served = i % 4 != 3;
+            let ip = if served {
+                Ipv4Addr::new(10, 0, 0, (i % 256) as u8).to_string()
+            } else {
+                "0.0.0.0".into()
+            };
+            let mut row = MetagraphRow::neuron(
+                i,
+                &AccountId32(synthetic_account(u32::from(i))).to_string(),
+                &ip,
+                if served { 8000 + i } else { 0 },
+                1.25 * f64::from(i),
+                i < 3,
+            );
+            row.coldkey = AccountId32(synthetic_account(u32::from(i) + 10_000)).to_string();
+            row.alpha_stake = f64::from(i);
+            row.tao_stake = f64::from(i) / 2.0;
+            row.axon_ip_type = if served { 4 } else { 0 };
+            row.axon_version = 9_010_001;
+            row.active = i % 2 == 0;
+            row.last_update = 900 + i64::from(i);
+            row.emission = f64::from(i) * 1e-3;
+            row.dividends = f64::from(i % 7) * 1000.0 / 65535.0;
+            row.incentive = f64::from(i % 5) * 2000.0 / 65535.0;
+            row.trust = 1.0;
+            row
+        })
+        .collect()
+}
+
+/// The node's answer to `get_selective_metagraph` holding `rows` at `block`, encoded with the
+/// vendored metadata's own type (the fields omega asks for are `Some`, all others `None`); what
+/// [`fetch`] and [`rows`] read back into the same rows. The stand-in node of the tests and the
+/// benchmarks serves it.
+pub fn answer_for(netuid: u16, block: u64, rows: &[MetagraphRow]) -> Result<Vec<u8>, ChainError> {
     use subxt::dynamic::Value;
     let md = super::metadata::vendored();
     let ty = answer_type(&md)?;
     let some = |v: Value| Value::unnamed_variant("Some", [v]);
-    let list = |f: &dyn Fn(u16) -> Value| some(Value::unnamed_composite((0..n).map(f)));
     let uint = |v: u128| Value::u128(v);
-    let account =
-        |seed: u32| Value::unnamed_composite([Value::from_bytes(synthetic_account(seed))]);
+    let rao = |x: f64| uint((x * 1e9).round() as u128);
+    let ratio = |x: f64| uint((x * 65535.0).round() as u128);
+    let mut accounts = Vec::with_capacity(rows.len());
+    for r in rows {
+        let parse = |ss58: &str| {
+            ss58.parse::<AccountId32>()
+                .map(|a| Value::unnamed_composite([Value::from_bytes(a.0)]))
+                .map_err(|e| ChainError::Protocol(format!("uid {}: `{ss58}`: {e}", r.uid)))
+        };
+        accounts.push((parse(&r.hotkey)?, parse(&r.coldkey)?));
+    }
+    let list = |f: &dyn Fn(usize, &MetagraphRow) -> Value| {
+        some(Value::unnamed_composite(
+            rows.iter().enumerate().map(|(i, r)| f(i, r)),
+        ))
+    };
     let provided: Vec<(&str, Value)> = vec![
         ("netuid", uint(u128::from(netuid))),
-        ("block", some(uint(1000))),
-        ("num_uids", some(uint(u128::from(n)))),
-        ("hotkeys", list(&|i| account(u32::from(i)))),
-        ("coldkeys", list(&|i| account(u32::from(i) + 10_000))),
-        ("axons", list(&synthetic_axon)),
-        ("active", list(&|i| Value::bool(i % 2 == 0))),
-        ("validator_permit", list(&|i| Value::bool(i < 3))),
-        ("last_update", list(&|i| uint(900 + u128::from(i)))),
-        ("emission", list(&|i| uint(u128::from(i) * 1_000_000))),
-        ("dividends", list(&|i| uint(u128::from(i % 7) * 1000))),
-        ("incentives", list(&|i| uint(u128::from(i % 5) * 2000))),
-        ("trust", list(&|_| uint(65535))),
+        ("block", some(uint(u128::from(block)))),
+        ("num_uids", some(uint(rows.len() as u128))),
+        ("hotkeys", list(&|i, _| accounts[i].0.clone())),
+        ("coldkeys", list(&|i, _| accounts[i].1.clone())),
+        ("axons", list(&|_, r| axon_value(r))),
+        ("active", list(&|_, r| Value::bool(r.active))),
         (
-            "alpha_stake",
-            list(&|i| uint(u128::from(i) * 1_000_000_000)),
+            "validator_permit",
+            list(&|_, r| Value::bool(r.validator_permit)),
         ),
-        ("tao_stake", list(&|i| uint(u128::from(i) * 500_000_000))),
         (
-            "total_stake",
-            list(&|i| uint(u128::from(i) * 1_250_000_000)),
+            "last_update",
+            list(&|_, r| uint(r.last_update.max(0) as u128)),
         ),
+        ("emission", list(&|_, r| rao(r.emission))),
+        ("dividends", list(&|_, r| ratio(r.dividends))),
+        ("incentives", list(&|_, r| ratio(r.incentive))),
+        ("trust", list(&|_, r| ratio(r.trust))),
+        ("alpha_stake", list(&|_, r| rao(r.alpha_stake))),
+        ("tao_stake", list(&|_, r| rao(r.tao_stake))),
+        ("total_stake", list(&|_, r| rao(r.total_stake))),
     ];
     let fields = struct_fields_in_option(&md, ty)?;
     let inner = Value::named_composite(fields.into_iter().map(|name| {
@@ -125,7 +179,7 @@ pub fn synthetic_answer(netuid: u16, n: u16) -> Result<Vec<u8>, ChainError> {
     }));
     let mut out = Vec::new();
     subxt::ext::scale_value::scale::encode_as_type(&some(inner), ty, md.types(), &mut out)
-        .map_err(|e| ChainError::Metadata(format!("encoding a synthetic metagraph: {e}")))?;
+        .map_err(|e| ChainError::Metadata(format!("encoding a metagraph answer: {e}")))?;
     Ok(out)
 }
 
@@ -137,18 +191,21 @@ pub fn synthetic_account(seed: u32) -> [u8; 32] {
     a
 }
 
-fn synthetic_axon(i: u16) -> subxt::dynamic::Value {
+fn axon_value(r: &MetagraphRow) -> subxt::dynamic::Value {
     use subxt::dynamic::Value;
-    let served = i % 4 != 3;
-    let ip = u32::from(Ipv4Addr::new(10, 0, 0, (i % 256) as u8));
-    let pick = |yes: u128| Value::u128(if served { yes } else { 0 });
+    let ip: u128 = match r.axon_ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => u128::from(u32::from(v4)),
+        Ok(std::net::IpAddr::V6(v6)) => u128::from(v6),
+        Err(_) => 0,
+    };
+    let small = |x: i64| Value::u128(x.max(0) as u128);
     Value::named_composite([
         ("block", Value::u128(100)),
-        ("version", Value::u128(9_010_001)),
-        ("ip", pick(u128::from(ip))),
-        ("port", pick(8000 + u128::from(i))),
-        ("ip_type", pick(4)),
-        ("protocol", Value::u128(4)),
+        ("version", small(r.axon_version)),
+        ("ip", Value::u128(ip)),
+        ("port", small(r.axon_port)),
+        ("ip_type", small(r.axon_ip_type)),
+        ("protocol", small(r.axon_protocol)),
         ("placeholder1", Value::u128(0)),
         ("placeholder2", Value::u128(0)),
     ])
