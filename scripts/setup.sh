@@ -15,9 +15,10 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 # 1. Debian packages: FFmpeg libraries for ffmpeg-next (bindgen needs clang), the ffmpeg CLI that
 #    yt-dlp needs for --download-sections, Python for yt-dlp and the test servers (python3-venv
-#    for the bittensor SDK's own environment).
+#    for the bittensor SDK's own environment), Chromium (the headless browser that checks
+#    `omega report`'s page).
 DEB_PKGS="pkg-config clang ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-          libswresample-dev python3 python3-pip python3-venv ca-certificates"
+          libswresample-dev python3 python3-pip python3-venv ca-certificates chromium"
 missing=$(for p in $DEB_PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   say "installing Debian packages: $(echo $missing)"

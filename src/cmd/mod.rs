@@ -7,6 +7,7 @@ mod dedup;
 mod embed;
 mod metagraph;
 mod push_hf;
+mod report;
 mod run_validator;
 mod schema;
 mod score;
@@ -76,6 +77,7 @@ enum Command {
     VerifyTransfer(verify_transfer::Args),
     ServeMiner(serve_miner::Args),
     RunValidator(run_validator::Args),
+    Report(report::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -94,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::VerifyTransfer(args) => verify_transfer::run(args, &cli.global),
         Command::ServeMiner(args) => serve_miner::run(args, &cli.global),
         Command::RunValidator(args) => run_validator::run(args, &cli.global),
+        Command::Report(args) => report::run(args, &cli.global),
     }
 }
 

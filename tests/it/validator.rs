@@ -378,6 +378,56 @@ fn three_rounds_on_a_loopback_network_reward_the_honest_miner() {
         assert_eq!(ids.get(id), Some(&1), "{id} in the dataset");
     }
     assert_eq!(ids.values().sum::<usize>(), accepted.len());
+
+    // `omega report` renders the rounds; a headless Chromium lays every plot out.
+    run_ok(omega().args(["report", "-q", "--data-dir"]).arg(&data));
+    let rendered = headless_rendered(&data.join("report.html"));
+    let plots: HashMap<String, (f64, u64)> = rendered
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let id = p["id"].as_str().unwrap().to_string();
+            (
+                id,
+                (p["width"].as_f64().unwrap(), p["marks"].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    let answers = miners
+        .iter()
+        .flat_map(|(_, rows)| rows)
+        .filter(|m| m.answer_score.is_some())
+        .count() as u64;
+    assert_eq!(
+        plots["scores"].1, answers,
+        "a dot per scored answer: {rendered}"
+    );
+    assert_eq!(
+        plots["moving-averages"].1, 4,
+        "a line per miner: {rendered}"
+    );
+    assert!(plots["outcomes"].1 >= 3, "bars per round: {rendered}");
+    assert!(
+        plots.values().all(|(width, _)| *width > 100.0),
+        "{rendered}"
+    );
+}
+
+/// What a headless Chromium laid out in a page (`data-rendered` on its body).
+fn headless_rendered(page: &Path) -> serde_json::Value {
+    let out = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium (scripts/setup.sh installs it)");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let attr = dom
+        .split("data-rendered=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the page did not run in the browser: {dom}"));
+    serde_json::from_str(&attr.replace("&quot;", "\"")).unwrap()
 }
 
 #[test]

@@ -30,6 +30,19 @@ crate::table! {
     }
 }
 
+impl RoundMinerRow {
+    /// What the miner's answer came to: `scored`, `penalized` (a negative score), `unjudged`
+    /// (no score) or `no_answer`.
+    pub fn outcome(&self) -> &'static str {
+        match (self.videos, self.answer_score) {
+            (None, _) => "no_answer",
+            (Some(_), None) => "unjudged",
+            (Some(_), Some(s)) if s < 0.0 => "penalized",
+            (Some(_), Some(_)) => "scored",
+        }
+    }
+}
+
 crate::table! {
     /// The columns `run-validator` reads back from a round's `scored` table.
     pub struct RoundAnswer = "round-answer", version 1 {

@@ -6,6 +6,7 @@
 
 pub mod metrics;
 pub mod query;
+pub mod report;
 pub mod round;
 pub mod run;
 pub mod state;

@@ -348,7 +348,7 @@ impl Validator {
         )?;
         times.commit = commit_started.elapsed().as_secs_f64();
         for m in &committed.miners {
-            self.metrics.answer(outcome(m));
+            self.metrics.answer(m.outcome());
         }
         self.metrics.check_failures(committed.check_failures);
         self.metrics.sizes(self.index.len(), pending);
@@ -672,15 +672,6 @@ fn write_weights(
     writer.write_rows(rows)?;
     writer.finish()?;
     Ok(())
-}
-
-fn outcome(m: &crate::table::round_miners::RoundMinerRow) -> &'static str {
-    match (m.videos, m.answer_score) {
-        (None, _) => "no_answer",
-        (Some(_), None) => "unjudged",
-        (Some(_), Some(s)) if s < 0.0 => "penalized",
-        (Some(_), Some(_)) => "scored",
-    }
 }
 
 async fn connected<'a>(
