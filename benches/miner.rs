@@ -4,10 +4,13 @@
 //! the validator waits). Warm: rounds of 50 concurrent validators (distinct hotkeys) asking a
 //! prepared query. Prints JSON: cold seconds, warm p50/p99 milliseconds and answers per second.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::write_wallet;
 
 use omega::net::dendrite::{AuthScheme, Dendrite, Target};
 use subxt::ext::futures::future::join_all;
@@ -39,11 +42,7 @@ fn main() {
     }
     let miner = Keypair::from_secret_key([7; 32]).unwrap();
     write_wallet(&work, &miner, 7);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_omega"))
         .args(["serve-miner", "--quiet", "--wallet.path"])
         .arg(&work)
@@ -65,9 +64,7 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_listening(port);
     let target = Target {
         ip: "127.0.0.1".into(),
         port,
@@ -133,14 +130,4 @@ fn seed(i: usize) -> [u8; 32] {
     let mut s = [1u8; 32];
     s[..8].copy_from_slice(&(i as u64 + 100).to_le_bytes());
     s
-}
-
-fn write_wallet(root: &Path, pair: &Keypair, seed: u8) {
-    let dir = root.join("w/hotkeys");
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = serde_json::json!({
-        "secretSeed": format!("0x{}", format!("{seed:02x}").repeat(32)),
-        "ss58Address": omega::net::auth::address(pair),
-    });
-    std::fs::write(dir.join("h"), json.to_string()).unwrap();
 }

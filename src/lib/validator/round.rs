@@ -176,6 +176,18 @@ pub struct PhaseSeconds {
     pub weights: f64,
 }
 
+impl PhaseSeconds {
+    /// Adds another round's seconds (a run's totals).
+    pub fn add(&mut self, o: &PhaseSeconds) {
+        self.query += o.query;
+        self.validate += o.validate;
+        self.dedup += o.dedup;
+        self.score += o.score;
+        self.commit += o.commit;
+        self.weights += o.weights;
+    }
+}
+
 /// Validates, de-duplicates and scores the round's answers, each phase skipped when its
 /// output exists. The answers are judged against `index` plus what the round accepted so far
 /// ([`Overlay`]); the index itself is only written by [`commit`].

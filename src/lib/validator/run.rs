@@ -188,6 +188,8 @@ pub struct RunReport {
     pub weights_failed: usize,
     pub stopped_by_signal: bool,
     pub rows_pending: usize,
+    /// Seconds spent in each phase, summed over the run's rounds.
+    pub phase_seconds: PhaseSeconds,
 }
 
 pub struct Validator {
@@ -366,6 +368,7 @@ impl Validator {
         times.weights = weights_started.elapsed().as_secs_f64();
         self.metrics
             .round(times, times.query + started.elapsed().as_secs_f64());
+        report.phase_seconds.add(&times);
         Ok(())
     }
 
