@@ -522,10 +522,7 @@ impl Validator {
     /// `epoch_length` blocks with one. A failure is counted, reported and retried next round.
     fn weights(&mut self, round: u64, report: &mut RunReport) {
         let n = self.state.youtube.scores.len().max(self.neuron_count());
-        // The Focus share: issue 14 (Focus purchases) plugs its scores in here; until then
-        // YouTube answers are all the weight.
-        let focus: Option<(&[f64], f64)> = None;
-        let raw = raw_weights(&self.state.youtube.scores, focus, n);
+        let raw = raw_weights(&self.state.youtube.scores, self.focus_share(), n);
         let raw = RawWeights {
             uids: (0..n).map(|i| i as Uid).collect(),
             weights: raw.into_iter().map(|w| w.max(0.0)).collect(),
@@ -580,6 +577,14 @@ impl Validator {
         };
         let Some(outcome) = outcome else { return };
         self.record_weights(round, outcome, report);
+    }
+
+    /// THE FOCUS HOOK (spec §4.4–4.5): the Focus moving averages and their share of the
+    /// weights. The Focus issue (purchases verified on chain) fills `state.focus` and returns
+    /// them here with their share; until then there is none, and YouTube answers carry all the
+    /// weight.
+    fn focus_share(&self) -> Option<(&[f64], f64)> {
+        None
     }
 
     fn neuron_count(&self) -> usize {
