@@ -293,3 +293,12 @@ pub fn venv_python(var: &str, default: &str) -> PathBuf {
     );
     python
 }
+
+/// A TCP port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use super::common::{
-    account, bittensor_python, key, media_dir, omega, scratch, support, tiny_model, venv_python,
-    write_wallet,
+    account, bittensor_python, free_port, key, media_dir, omega, scratch, support, tiny_model,
+    venv_python, write_wallet,
 };
 use omega::net::axon::{self, Axon, Gate, Handler, Limits};
 use omega::net::dendrite::{AuthScheme, Dendrite, Target};
@@ -22,14 +22,6 @@ use omega::net::synapse::{VideoMetadata, Videos};
 
 const MINER_SEED: u8 = 7;
 const VALIDATOR_SEED: u8 = 9;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn fixed_video(id: &str) -> VideoMetadata {
     let emb: Vec<f32> = (0..1024).map(|i| i as f32 * 0.001).collect();

@@ -19,14 +19,6 @@ use serde_json::json;
 
 const VALIDATOR_SEED: u8 = 40;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The stand-in's media: distinct real videos, one per fresh search result in turn.
 fn pool() -> String {
     [
