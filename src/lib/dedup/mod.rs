@@ -20,9 +20,9 @@ pub enum DedupError {
 
 /// Judges one answer's rows. With `insert`, its novel videos go into the index afterwards,
 /// so later answers of the same run are compared with them.
-pub fn dedup_answer(
+pub fn dedup_answer<'i>(
     rows: &[DedupInput],
-    index: Option<&mut (dyn VectorIndex + 'static)>,
+    index: Option<&mut (dyn VectorIndex + 'i)>,
     insert: bool,
     cfg: &ScoreConfig,
 ) -> Result<Vec<DedupColumns>, IndexError> {
@@ -105,10 +105,10 @@ pub fn dedup_answer(
 
 /// De-duplicates every answer of a `validated` table into `output`. Answers may span input
 /// batches; rows are written in input order with every input column kept.
-pub fn dedup_table(
+pub fn dedup_table<'i>(
     input: &str,
     output: &str,
-    mut index: Option<&mut (dyn VectorIndex + 'static)>,
+    mut index: Option<&mut (dyn VectorIndex + 'i)>,
     insert: bool,
     cfg: &ScoreConfig,
 ) -> Result<Summary, DedupError> {

@@ -102,12 +102,12 @@ pub fn open(
 /// began plus what the round itself accepted so far (two miners sending one video in one round:
 /// the later answer's copy is not novel), and the dataset index is only written when the round
 /// is committed — so a round interrupted and judged again never finds its own videos.
-pub struct Overlay {
-    pub base: Box<dyn VectorIndex>,
+pub struct Overlay<'a> {
+    pub base: &'a dyn VectorIndex,
     pub top: Box<dyn VectorIndex>,
 }
 
-impl VectorIndex for Overlay {
+impl VectorIndex for Overlay<'_> {
     fn len(&self) -> usize {
         self.base.len() + self.top.len()
     }

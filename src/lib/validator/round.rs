@@ -79,10 +79,10 @@ pub struct Reply {
     pub seconds: f64,
 }
 
-/// What the queries gave, besides the answers themselves (`responses.parquet`).
+/// What the queries gave, besides the answers themselves (`responses.parquet`): each sampled
+/// miner's reply status and time (who did not answer follows from the answers).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Queried {
-    pub non_responders: Vec<Uid>,
     pub replies: Vec<Reply>,
 }
 
@@ -194,9 +194,9 @@ impl PhaseSeconds {
 pub fn judge(
     round: &RoundDir,
     judges: &mut Judges,
-    index: Box<dyn VectorIndex>,
+    index: &dyn VectorIndex,
     times: &mut PhaseSeconds,
-) -> Result<Box<dyn VectorIndex>, RoundError> {
+) -> Result<(), RoundError> {
     if !round.has("validated.parquet") {
         let started = Instant::now();
         let mut opts = judges.validate.clone();
@@ -211,9 +211,7 @@ pub fn judge(
         times.validate = started.elapsed().as_secs_f64();
         kill_point("round-validated");
     }
-    let index = if round.has("deduped.parquet") {
-        index
-    } else {
+    if !round.has("deduped.parquet") {
         let started = Instant::now();
         let scratch = round.path("overlay");
         let _ = std::fs::remove_dir_all(&scratch);
@@ -221,19 +219,16 @@ pub fn judge(
             base: index,
             top: Box::new(ExactIndex::open(&scratch)?),
         };
-        let judged = dedup_table(
+        dedup_table(
             &round.text("validated.parquet"),
             &round.text("deduped.parquet"),
             Some(&mut overlay),
             true,
             judges.cfg(),
-        );
-        let index = overlay.base;
-        judged?;
+        )?;
         times.dedup = started.elapsed().as_secs_f64();
         kill_point("round-deduped");
-        index
-    };
+    }
     if !round.has("scored.parquet") {
         let started = Instant::now();
         let cfg = judges.cfg().clone();
@@ -247,7 +242,7 @@ pub fn judge(
         times.score = started.elapsed().as_secs_f64();
         kill_point("round-scored");
     }
-    Ok(index)
+    Ok(())
 }
 
 /// Where a committed round goes.

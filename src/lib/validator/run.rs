@@ -251,10 +251,6 @@ impl Validator {
         })
     }
 
-    pub fn state(&self) -> &ValidatorState {
-        &self.state
-    }
-
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.rt
     }
@@ -317,11 +313,8 @@ impl Validator {
             return Ok(());
         }
         let started = Instant::now();
-        let index = std::mem::replace(&mut self.index, Box::new(Empty));
-        let judged = round::judge(round, &mut self.judges, index, &mut times);
-        // A failed phase ends the run (the journal stays for the next start, which reopens
-        // the index the failed phase held).
-        self.index = judged?;
+        // A failed phase ends the run; the journal stays for the next start.
+        round::judge(round, &mut self.judges, self.index.as_ref(), &mut times)?;
         if stop.load(Ordering::SeqCst) {
             tracing::info!(
                 round = round.round,
@@ -361,6 +354,8 @@ impl Validator {
             round = round.round,
             answers = committed.answers,
             accepted = committed.accepted,
+            indexed = committed.indexed,
+            resumed_after_apply = !committed.applied,
             "round committed"
         );
         let weights_started = Instant::now();
@@ -440,7 +435,6 @@ impl Validator {
             .map_err(RoundError::from)?;
         writer.finish().map_err(RoundError::from)?;
         let queried = Queried {
-            non_responders: answers.non_responders,
             replies: answers
                 .replies
                 .into_iter()
@@ -702,23 +696,5 @@ fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
     let started = Instant::now();
     while started.elapsed() < total && !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A placeholder while the index is lent to a round.
-struct Empty;
-
-impl VectorIndex for Empty {
-    fn len(&self) -> usize {
-        0
-    }
-    fn nearest(
-        &self,
-        q: &[&[f32]],
-    ) -> Result<Vec<Option<crate::index::Neighbour>>, crate::index::IndexError> {
-        Ok(vec![None; q.len()])
-    }
-    fn insert(&mut self, _: &[(String, Vec<f32>)]) -> Result<usize, crate::index::IndexError> {
-        Ok(0)
     }
 }
