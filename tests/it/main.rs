@@ -10,6 +10,7 @@ mod clip_local;
 mod dedup;
 mod embed;
 mod fake_node;
+mod focus;
 mod fuzz_readers;
 mod hardening;
 mod imagebind_audio;

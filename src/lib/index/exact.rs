@@ -3,6 +3,10 @@
 //! appends to both files, syncs them, then replaces `index.json` atomically; on open, anything
 //! past the committed count (an insert killed half-way) is cut off. So a crash never corrupts
 //! the index, and rerunning the insert adds exactly what is missing.
+//!
+//! The dimension is ImageBind's 1024 by default; any multiple of 8 can be chosen when the index
+//! is created (Focus task and description indexes hold text-model embeddings), and is recorded
+//! in `index.json`.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -29,6 +33,7 @@ struct Meta {
 
 pub struct ExactIndex {
     dir: PathBuf,
+    dim: usize,
     ids: Vec<String>,
     known: HashSet<String>,
     map: Option<memmap2::Mmap>,
@@ -42,8 +47,20 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
 }
 
 impl ExactIndex {
-    /// Opens (or creates) the index in `dir`, dropping any uncommitted tail.
+    /// Opens (or creates) the index of ImageBind embeddings in `dir`, dropping any uncommitted
+    /// tail.
     pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        Self::open_with_dim(dir, EMBEDDING_DIM)
+    }
+
+    /// Opens (or creates) an index of `dim`-value vectors (a multiple of 8) in `dir`.
+    pub fn open_with_dim(dir: &Path, dim: usize) -> Result<Self, IndexError> {
+        if dim == 0 || !dim.is_multiple_of(8) {
+            return Err(IndexError::Corrupt {
+                path: dir.to_path_buf(),
+                message: format!("vectors of {dim} values: the exact index holds a multiple of 8"),
+            });
+        }
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let meta_path = dir.join(META);
         let count = match std::fs::read(&meta_path) {
@@ -52,10 +69,10 @@ impl ExactIndex {
                     path: meta_path.clone(),
                     message: e.to_string(),
                 })?;
-                if m.dim != EMBEDDING_DIM {
+                if m.dim != dim {
                     return Err(IndexError::Dimension {
                         expected: m.dim,
-                        found: EMBEDDING_DIM,
+                        found: dim,
                     });
                 }
                 m.count
@@ -69,7 +86,7 @@ impl ExactIndex {
             }
         };
         let (vec_path, ids_path) = (dir.join(VECTORS), dir.join(IDS));
-        let row = EMBEDDING_DIM * 2;
+        let row = dim * 2;
         let vectors = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -112,6 +129,7 @@ impl ExactIndex {
         let known = ids.iter().cloned().collect();
         let mut index = ExactIndex {
             dir: dir.to_path_buf(),
+            dim,
             ids,
             known,
             map: None,
@@ -134,21 +152,57 @@ impl ExactIndex {
 
     fn row(&self, i: usize) -> &[u8] {
         let map = self.map.as_ref().expect("rows exist only when mapped");
-        &map[i * EMBEDDING_DIM * 2..(i + 1) * EMBEDDING_DIM * 2]
+        &map[i * self.dim * 2..(i + 1) * self.dim * 2]
     }
 
     /// Rows `rows` as f32, converted in one pass.
     fn block_f32(&self, rows: std::ops::Range<usize>) -> Vec<f32> {
         use half::slice::HalfFloatSliceExt;
         let map = self.map.as_ref().expect("rows exist only when mapped");
-        let bytes = &map[rows.start * EMBEDDING_DIM * 2..rows.end * EMBEDDING_DIM * 2];
-        // SAFETY: the map is page-aligned and rows are 2048 bytes, so the bytes are 2-aligned
+        let bytes = &map[rows.start * self.dim * 2..rows.end * self.dim * 2];
+        // SAFETY: the map is page-aligned and rows are 16-byte multiples, so the bytes are 2-aligned
         // f16 values; f16 has no invalid bit patterns.
         let halves: &[f16] =
             unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f16>(), bytes.len() / 2) };
         let mut out = vec![0f32; halves.len()];
         halves.convert_to_f32_slice(&mut out);
         out
+    }
+
+    /// The nearest stored vector to `query` that is not stored under `except` (a video judged
+    /// again after it was inserted must not find itself). One scan of every row.
+    pub fn nearest_except(
+        &self,
+        query: &[f32],
+        except: &str,
+    ) -> Result<Option<Neighbour>, IndexError> {
+        if query.len() != self.dim {
+            return Err(IndexError::Dimension {
+                expected: self.dim,
+                found: query.len(),
+            });
+        }
+        let q = unit(query);
+        let mut best: Option<(f32, usize)> = None;
+        for b in 0..self.ids.len().div_ceil(BLOCK) {
+            let rows = b * BLOCK..((b + 1) * BLOCK).min(self.ids.len());
+            let block = self.block_f32(rows.clone());
+            for (row, v) in rows.zip(block.chunks_exact(self.dim)) {
+                let cosine = dot(&q, v);
+                if self.ids[row] != except && best.is_none_or(|(c, _)| cosine > c) {
+                    best = Some((cosine, row));
+                }
+            }
+        }
+        Ok(best.map(|(cosine, row)| Neighbour {
+            id: self.ids[row].clone(),
+            cosine,
+        }))
+    }
+
+    /// Values per stored vector.
+    pub fn dim(&self) -> usize {
+        self.dim
     }
 
     pub fn ids(&self) -> &[String] {
@@ -191,29 +245,37 @@ const QUERIES_PER_STEP: usize = 2;
 /// The register-tile kernel: dot products of 4 rows with 2 queries.
 type Kernel = fn([&[f32]; 4], [&[f32]; 2]) -> [[f32; 2]; 4];
 
-/// Scores every row of `rows` (row-major, EMBEDDING_DIM each; row 0 is `first_row`) against every
+/// Scores every row of `rows` (row-major, `dim` values each, a multiple of 8; row 0 is
+/// `first_row`) against every
 /// query, keeping each query's best `(cosine, row)`. Uses AVX2 when the CPU has it (the same
 /// arithmetic: no fused multiply-add, so results do not depend on the CPU).
-fn scan_block(rows: &[f32], first_row: usize, queries: &[Vec<f32>], best: &mut [(f32, usize)]) {
+fn scan_block(
+    rows: &[f32],
+    dim: usize,
+    first_row: usize,
+    queries: &[Vec<f32>],
+    best: &mut [(f32, usize)],
+) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        return scan_tiles(rows, first_row, queries, best, |r, q| unsafe {
+        return scan_tiles(rows, dim, first_row, queries, best, |r, q| unsafe {
             dot_4x2_avx2(r, q)
         });
     }
-    scan_tiles(rows, first_row, queries, best, dot_4x2)
+    scan_tiles(rows, dim, first_row, queries, best, dot_4x2)
 }
 
 #[inline(always)]
 fn scan_tiles(
     rows: &[f32],
+    dim: usize,
     first: usize,
     qs: &[Vec<f32>],
     best: &mut [(f32, usize)],
     kernel: Kernel,
 ) {
-    let n_rows = rows.len() / EMBEDDING_DIM;
+    let n_rows = rows.len() / dim;
     for q0 in (0..qs.len()).step_by(QUERY_TILE) {
         let q_end = (q0 + QUERY_TILE).min(qs.len());
         for r0 in (0..n_rows).step_by(ROWS_PER_STEP) {
@@ -222,8 +284,7 @@ fn scan_tiles(
             while q < q_end {
                 let q_step = QUERIES_PER_STEP.min(q_end - q);
                 if r_end - r0 == ROWS_PER_STEP && q_step == QUERIES_PER_STEP {
-                    let r =
-                        |i: usize| &rows[(r0 + i) * EMBEDDING_DIM..(r0 + i + 1) * EMBEDDING_DIM];
+                    let r = |i: usize| &rows[(r0 + i) * dim..(r0 + i + 1) * dim];
                     let sums = kernel([r(0), r(1), r(2), r(3)], [&qs[q], &qs[q + 1]]);
                     for (i, row_sums) in sums.iter().enumerate() {
                         for (j, &d) in row_sums.iter().enumerate() {
@@ -232,7 +293,7 @@ fn scan_tiles(
                     }
                 } else {
                     for row in r0..r_end {
-                        let r = &rows[row * EMBEDDING_DIM..(row + 1) * EMBEDDING_DIM];
+                        let r = &rows[row * dim..(row + 1) * dim];
                         for j in q..q + q_step {
                             keep_best(&mut best[j], dot(&qs[j], r), first + row);
                         }
@@ -251,10 +312,11 @@ fn scan_tiles(
 #[target_feature(enable = "avx2")]
 unsafe fn dot_4x2_avx2(rows: [&[f32]; 4], qs: [&[f32]; 2]) -> [[f32; 2]; 4] {
     use std::arch::x86_64::*;
-    assert!(rows.iter().chain(&qs).all(|v| v.len() == EMBEDDING_DIM));
+    let dim = qs[0].len();
+    assert!(dim.is_multiple_of(8) && rows.iter().chain(&qs).all(|v| v.len() == dim));
     let mut acc = [[_mm256_setzero_ps(); 2]; 4];
-    for k in (0..EMBEDDING_DIM).step_by(8) {
-        // SAFETY: k + 8 <= EMBEDDING_DIM = every slice's length (asserted above).
+    for k in (0..dim).step_by(8) {
+        // SAFETY: k + 8 <= dim = every slice's length (asserted above).
         let (q0, q1) = unsafe {
             (
                 _mm256_loadu_ps(qs[0].as_ptr().add(k)),
@@ -284,7 +346,7 @@ unsafe fn dot_4x2_avx2(rows: [&[f32]; 4], qs: [&[f32]; 2]) -> [[f32; 2]; 4] {
 #[inline(always)]
 fn dot_4x2(rows: [&[f32]; 4], qs: [&[f32]; 2]) -> [[f32; 2]; 4] {
     let mut acc = [[[0f32; 8]; 2]; 4];
-    for k in (0..EMBEDDING_DIM).step_by(8) {
+    for k in (0..qs[0].len()).step_by(8) {
         let q = [&qs[0][k..k + 8], &qs[1][k..k + 8]];
         for (i, row) in rows.iter().enumerate() {
             let x = &row[k..k + 8];
@@ -311,9 +373,9 @@ impl VectorIndex for ExactIndex {
     }
 
     fn nearest(&self, queries: &[&[f32]]) -> Result<Vec<Option<Neighbour>>, IndexError> {
-        if let Some(q) = queries.iter().find(|q| q.len() != EMBEDDING_DIM) {
+        if let Some(q) = queries.iter().find(|q| q.len() != self.dim) {
             return Err(IndexError::Dimension {
-                expected: EMBEDDING_DIM,
+                expected: self.dim,
                 found: q.len(),
             });
         }
@@ -329,7 +391,7 @@ impl VectorIndex for ExactIndex {
                 let rows = b * BLOCK..((b + 1) * BLOCK).min(self.ids.len());
                 let block = self.block_f32(rows.clone());
                 let mut best = vec![(f32::NEG_INFINITY, usize::MAX); qs.len()];
-                scan_block(&block, rows.start, &qs, &mut best);
+                scan_block(&block, self.dim, rows.start, &qs, &mut best);
                 best
             })
             .reduce(
@@ -365,9 +427,9 @@ impl VectorIndex for ExactIndex {
             .iter()
             .filter(|(id, _)| !self.known.contains(id) && seen.insert(id.clone()))
             .collect();
-        if let Some((_, v)) = new.iter().find(|(_, v)| v.len() != EMBEDDING_DIM) {
+        if let Some((_, v)) = new.iter().find(|(_, v)| v.len() != self.dim) {
             return Err(IndexError::Dimension {
-                expected: EMBEDDING_DIM,
+                expected: self.dim,
                 found: v.len(),
             });
         }
@@ -375,7 +437,7 @@ impl VectorIndex for ExactIndex {
             return Ok(0);
         }
         let (vec_path, ids_path) = (self.dir.join(VECTORS), self.dir.join(IDS));
-        let mut bytes = Vec::with_capacity(new.len() * EMBEDDING_DIM * 2);
+        let mut bytes = Vec::with_capacity(new.len() * self.dim * 2);
         for (_, v) in &new {
             bytes.extend(unit(v).iter().flat_map(|x| f16::from_f32(*x).to_le_bytes()));
         }
@@ -400,7 +462,7 @@ impl VectorIndex for ExactIndex {
         let count = self.ids.len() + new.len();
         let meta = Meta {
             count,
-            dim: EMBEDDING_DIM,
+            dim: self.dim,
             format: "f16 unit vectors, little-endian".into(),
         };
         let meta_path = self.dir.join(META);
@@ -435,9 +497,9 @@ mod tests {
         let queries: Vec<Vec<f32>> = (0..67).map(|i| unit(&vector(100 + i % 9))).collect();
         // The dispatching scan (AVX2 here when the CPU has it) and the portable kernel.
         let mut best = vec![(f32::NEG_INFINITY, usize::MAX); queries.len()];
-        scan_block(&rows, 10, &queries, &mut best);
+        scan_block(&rows, EMBEDDING_DIM, 10, &queries, &mut best);
         let mut portable = vec![(f32::NEG_INFINITY, usize::MAX); queries.len()];
-        scan_tiles(&rows, 10, &queries, &mut portable, dot_4x2);
+        scan_tiles(&rows, EMBEDDING_DIM, 10, &queries, &mut portable, dot_4x2);
         assert_eq!(best, portable);
         for (q, got) in queries.iter().zip(&best) {
             let mut want = (f32::NEG_INFINITY, usize::MAX);
@@ -506,6 +568,50 @@ mod tests {
             reopened.nearest(&[&near]).unwrap()[0].as_ref().unwrap().id,
             "v4321"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An index of another dimension (text-model embeddings) finds what brute force finds,
+    /// remembers its dimension, and refuses vectors and reopenings of any other.
+    #[test]
+    fn other_dimensions_match_brute_force() {
+        let dir = std::env::temp_dir().join(format!("omega-index-384-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let v = |seed: u64| -> Vec<f32> { vector(seed)[..384].to_vec() };
+        let mut index = ExactIndex::open_with_dim(&dir, 384).unwrap();
+        let items: Vec<(String, Vec<f32>)> = (0..300).map(|i| (format!("t{i}"), v(i))).collect();
+        index.insert(&items).unwrap();
+        for q in 1000..1020 {
+            let query = v(q);
+            let got = index.nearest(&[&query]).unwrap()[0].clone().unwrap();
+            let want = (0..index.len())
+                .map(|i| (dot(&unit(&query), &index.vector(i)), i))
+                .fold((f32::NEG_INFINITY, 0), |a, b| if b.0 > a.0 { b } else { a });
+            assert_eq!(got.id, index.ids()[want.1]);
+            assert!((got.cosine - want.0).abs() < 1e-5);
+        }
+        assert!(matches!(
+            index.nearest(&[&vector(1)]),
+            Err(IndexError::Dimension {
+                expected: 384,
+                found: 1024
+            })
+        ));
+        assert!(matches!(
+            ExactIndex::open(&dir),
+            Err(IndexError::Dimension {
+                expected: 384,
+                found: 1024
+            })
+        ));
+        let first = index.vector(0);
+        let except = index.nearest_except(&first, "t0").unwrap().unwrap();
+        assert_ne!(except.id, "t0", "the excluded id is never the answer");
+        let want = (1..index.len())
+            .map(|i| (dot(&first, &index.vector(i)), i))
+            .fold((f32::NEG_INFINITY, 0), |a, b| if b.0 > a.0 { b } else { a });
+        assert_eq!(except.id, index.ids()[want.1]);
+        assert!(ExactIndex::open_with_dim(&dir.join("odd"), 100).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

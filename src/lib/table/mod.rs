@@ -17,6 +17,7 @@ pub mod clips;
 pub mod dataset_deduped;
 pub mod deduped;
 pub mod embeddings;
+pub mod focus;
 pub mod hub;
 pub mod metagraph;
 pub mod responses;
@@ -250,5 +251,7 @@ pub fn all_markdown() -> Vec<(&'static str, String)> {
         doc::<weights::WeightRow>(),
         doc::<metagraph::MetagraphRow>(),
         doc::<round_miners::RoundMinerRow>(),
+        doc::<focus::FocusVideoRow>(),
+        doc::<focus::FocusScoreColumns>(),
     ]
 }
