@@ -18,7 +18,8 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 #    for the bittensor SDK's own environment), Chromium (the headless browser that checks
 #    `omega report`'s page).
 DEB_PKGS="pkg-config clang ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-          libswresample-dev python3 python3-pip python3-venv ca-certificates chromium"
+          libswresample-dev python3 python3-pip python3-venv ca-certificates chromium libsqlite3-dev
+          postgresql"
 missing=$(for p in $DEB_PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   say "installing Debian packages: $(echo $missing)"

@@ -5,6 +5,7 @@ mod args;
 mod clip;
 mod dedup;
 mod embed;
+mod focus;
 mod focus_score;
 mod metagraph;
 mod push_hf;
@@ -13,6 +14,7 @@ mod run_validator;
 mod schema;
 mod score;
 mod search;
+mod serve_market;
 mod serve_miner;
 mod set_weights;
 mod show;
@@ -71,6 +73,7 @@ enum Command {
     Dedup(dedup::Args),
     Score(score::Args),
     FocusScore(focus_score::Args),
+    Focus(focus::Args),
     PushHf(push_hf::Args),
     Show(show::Args),
     Schema(schema::Args),
@@ -78,6 +81,7 @@ enum Command {
     SetWeights(set_weights::Args),
     VerifyTransfer(verify_transfer::Args),
     ServeMiner(serve_miner::Args),
+    ServeMarket(serve_market::Args),
     RunValidator(run_validator::Args),
     Report(report::Args),
 }
@@ -91,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dedup(args) => dedup::run(args, &cli.global),
         Command::Score(args) => score::run(args, &cli.global),
         Command::FocusScore(args) => focus_score::run(args, &cli.global),
+        Command::Focus(args) => focus::run(args, &cli.global),
         Command::PushHf(args) => push_hf::run(args, &cli.global),
         Command::Show(args) => show::run(args),
         Command::Schema(args) => schema::run(args),
@@ -98,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SetWeights(args) => set_weights::run(args, &cli.global),
         Command::VerifyTransfer(args) => verify_transfer::run(args, &cli.global),
         Command::ServeMiner(args) => serve_miner::run(args, &cli.global),
+        Command::ServeMarket(args) => serve_market::run(args, &cli.global),
         Command::RunValidator(args) => run_validator::run(args, &cli.global),
         Command::Report(args) => report::run(args, &cli.global),
     }

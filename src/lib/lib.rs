@@ -22,6 +22,7 @@ pub mod index;
 pub mod ingest;
 pub mod isolate;
 pub mod llm;
+pub mod market;
 pub mod media;
 pub mod miner;
 pub mod model;

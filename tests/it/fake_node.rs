@@ -44,7 +44,12 @@ pub struct State {
     pub submitted: Vec<Vec<u8>>,
     /// Events of a block holding a submitted extrinsic at index `i` (the default: success).
     pub outcome: Outcome,
+    /// Events a submitted extrinsic emits before its outcome (a transfer's `Balances.Transfer`).
+    pub emits: Option<Emits>,
 }
+
+/// The events a submitted extrinsic (its bytes) emits.
+pub type Emits = Box<dyn Fn(&[u8]) -> Vec<Value> + Send>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -83,6 +88,7 @@ impl State {
             hang: false,
             submitted: Vec::new(),
             outcome: Outcome::Success,
+            emits: None,
         }
     }
 
@@ -343,11 +349,16 @@ fn include(state: &Shared, extrinsic: Vec<u8>) -> H256 {
         // SubtensorModule is pallet 7; SettingWeightsTooFast is looked up by name in the test.
         Outcome::Failed => extrinsic_failed(7, 0),
     };
+    let mut events: Vec<(u32, Value)> = match &s.emits {
+        Some(emits) => emits(&extrinsic).into_iter().map(|e| (0, e)).collect(),
+        None => Vec::new(),
+    };
+    events.push((0, event));
     let block = Block {
         hash: block_hash(number),
         number,
         extrinsics: vec![extrinsic],
-        events: events_blob(&[(0, event)]),
+        events: events_blob(&events),
     };
     let hash = block.hash;
     s.blocks.push(block);

@@ -86,6 +86,7 @@ fn video(
         duration_seconds: seconds,
         detailed_description: description.map(str::to_string),
         boost_multiplier: None,
+        owner_coldkey: None,
     }
 }
 

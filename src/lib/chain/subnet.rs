@@ -128,6 +128,16 @@ async fn epoch_state(
     }))
 }
 
+/// The coldkey that owns `hotkey` (`Owner`); None for a hotkey no coldkey has claimed (the
+/// map's default is the all-zero account).
+pub async fn hotkey_owner(
+    at: &AtBlock,
+    hotkey: &AccountId32,
+) -> Result<Option<AccountId32>, ChainError> {
+    let owner: AccountId32 = fetch(at, "Owner", (*hotkey,)).await?;
+    Ok((owner.0 != [0; 32]).then_some(owner))
+}
+
 pub async fn standing(
     at: &AtBlock,
     netuid: u16,

@@ -206,6 +206,26 @@ pub struct BtAuth {
     pub signature: String,
 }
 
+/// The btauth/1 claim of a request's headers (`header` looks one up by lower-case name).
+pub fn btauth_of(header: impl Fn(&str) -> Option<String>) -> Result<BtAuth, String> {
+    if let Some(version) = header("x-bittensor-version").filter(|v| v != "1") {
+        return Err(format!("unsupported X-Bittensor-Version {version}"));
+    }
+    let need = |name: &str| header(name).ok_or(format!("missing {name}"));
+    let nonce = need("x-bittensor-nonce")?
+        .parse()
+        .map_err(|_| "X-Bittensor-Nonce is not a decimal integer")?;
+    if header("x-bittensor-crypto").is_some_and(|c| c != "sr25519") {
+        return Err("only sr25519 signatures are accepted".into());
+    }
+    Ok(BtAuth {
+        hotkey: need("x-bittensor-hotkey")?,
+        receiver: header("x-bittensor-receiver"),
+        nonce,
+        signature: need("x-bittensor-signature")?,
+    })
+}
+
 /// Checks a btauth/1 request as bittensor 11's `http_auth.verify` does: receiver bound to this
 /// axon, fresh, signed, not replayed.
 pub fn verify_btauth(

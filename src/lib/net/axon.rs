@@ -274,7 +274,7 @@ async fn answer(
     Ok(success_response(axon, synapse, started))
 }
 
-async fn read_body(
+pub(crate) async fn read_body(
     body: Incoming,
     max: usize,
     limit: Duration,
@@ -314,7 +314,7 @@ enum Scheme {
     BtAuth(BtAuth),
 }
 
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -341,19 +341,7 @@ impl Claim {
             if version != "1" {
                 return Err(format!("unsupported X-Bittensor-Version {version}"));
             }
-            let need = |name: &str| header(headers, name).ok_or(format!("missing {name}"));
-            let nonce = need("x-bittensor-nonce")?
-                .parse()
-                .map_err(|_| "X-Bittensor-Nonce is not a decimal integer")?;
-            let auth = BtAuth {
-                hotkey: need("x-bittensor-hotkey")?,
-                receiver: header(headers, "x-bittensor-receiver"),
-                nonce,
-                signature: need("x-bittensor-signature")?,
-            };
-            if header(headers, "x-bittensor-crypto").is_some_and(|c| c != "sr25519") {
-                return Err("only sr25519 signatures are accepted".into());
-            }
+            let auth = auth::btauth_of(|name| header(headers, name))?;
             return Ok(Claim {
                 hotkey: auth.hotkey.clone(),
                 timeout,

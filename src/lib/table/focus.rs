@@ -23,6 +23,9 @@ crate::table! {
         detailed_description: Option<String> ["-"],
         /// The boost multiplier of a boosted task (null: 1).
         boost_multiplier: Option<f64> ["x"],
+        /// The Focus user's coldkey (SS58), paid when a miner buys the video on the
+        /// marketplace (null: the video cannot be listed).
+        owner_coldkey: Option<String> ["ss58"],
     }
 }
 
@@ -70,5 +73,35 @@ crate::table! {
         error_class: Option<ErrorClass> ["-"],
         /// What failed, with the component's name.
         error: Option<String> ["-"],
+    }
+}
+
+crate::table! {
+    /// The columns `omega serve-market --list` reads from a `focus-scored` table.
+    pub struct FocusListingInput = "focus-listing", version 1 {
+        /// As in `focus-videos`.
+        video_id: String ["-"],
+        /// As in `focus-videos`.
+        task_title: String ["-"],
+        /// As in `focus-videos`.
+        owner_coldkey: Option<String> ["ss58"],
+        /// As in `focus-scored`.
+        focus_seconds: Option<f64> ["s"],
+        /// As in `focus-scored`.
+        task_score: Option<f64> ["0..1"],
+        /// As in `focus-scored`.
+        task_uniqueness: Option<f64> ["0..1"],
+        /// As in `focus-scored`.
+        completion_score: Option<f64> ["0..1"],
+        /// As in `focus-scored`.
+        description_uniqueness: Option<f64> ["0..1"],
+        /// As in `focus-scored`.
+        video_uniqueness: Option<f64> ["0..1"],
+        /// As in `focus-scored`.
+        focus_score: Option<f64> ["-"],
+        /// As in `focus-scored`.
+        formula: String ["-"],
+        /// As in `focus-scored`: only `ready` videos are listed.
+        decision: Option<String> ["-"],
     }
 }
