@@ -82,7 +82,7 @@ enum Command {
     VerifyTransfer(verify_transfer::Args),
     ServeMiner(serve_miner::Args),
     ServeMarket(serve_market::Args),
-    RunValidator(run_validator::Args),
+    RunValidator(Box<run_validator::Args>),
     Report(report::Args),
 }
 
@@ -104,7 +104,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::VerifyTransfer(args) => verify_transfer::run(args, &cli.global),
         Command::ServeMiner(args) => serve_miner::run(args, &cli.global),
         Command::ServeMarket(args) => serve_market::run(args, &cli.global),
-        Command::RunValidator(args) => run_validator::run(args, &cli.global),
+        Command::RunValidator(args) => run_validator::run(*args, &cli.global),
         Command::Report(args) => report::run(args, &cli.global),
     }
 }

@@ -115,6 +115,19 @@ pub struct Args {
     /// Compute and record weights, send none (with no chain: after every round).
     #[arg(long)]
     dry_run_weights: bool,
+    /// The Focus marketplace to read purchases from each round (`omega serve-market`, or the
+    /// original's validator API); without it YouTube answers decide all the weight.
+    #[arg(long, value_name = "URL")]
+    focus_url: Option<String>,
+    /// The Focus purchases' share of the weights (the seed README's 2.5 %; the network's
+    /// latest code uses 1.0).
+    #[arg(long, default_value_t = 0.025, value_name = "SHARE", value_parser = super::args::probability)]
+    focus_share: f64,
+    /// era: per sampled miner the moving average of Σ max(score, 0.005) over its purchases of
+    /// the last 24 h; head: every UID's share of the TAO paid in the last 24 h, overwritten
+    /// each round.
+    #[arg(long, value_enum, default_value = "era")]
+    focus_formula: omega::validator::focus::FocusFormula,
     /// Without a chain: the subnet's MinAllowedWeights for the weight processing.
     #[arg(
         long = "weights.min_allowed_weights",
@@ -235,6 +248,15 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         offline_limits: (args.min_allowed_weights, args.max_weight_limit),
         version_key: args.version_key,
         wait: args.wait.wait(),
+        focus: args
+            .focus_url
+            .clone()
+            .map(|url| omega::validator::focus::FocusConfig {
+                url,
+                share: args.focus_share,
+                formula: args.focus_formula,
+                timeout: Duration::from_secs(10),
+            }),
     };
     let mut validator = Validator::open(
         validator_cfg,

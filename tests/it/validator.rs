@@ -662,3 +662,129 @@ fn on_a_chain_weights_are_sent_every_epoch_and_a_refused_extrinsic_is_retried() 
     );
     assert_eq!(decoded["metadata"]["args"]["version_key"], 2000);
 }
+
+/// The Focus share of the weights: purchases recorded by a real marketplace (SQLite), read
+/// by the validator each round with either formula, kept apart from the YouTube scores, and
+/// blended into the weights exactly as the SDK's processing of the same raw weights.
+#[test]
+fn focus_purchases_decide_their_share_of_the_weights() {
+    use omega::market::store::{Listing, Store};
+    let work = scratch("validator_focus");
+    let metagraph = work.join("metagraph.parquet");
+    // Three miners whose axons answer nothing (every YouTube score moves alike), one validator.
+    let miners = [(1u16, 81u8), (2, 82), (3, 83)];
+    let mut rows = vec![row(0, VALIDATOR_SEED, 0, 20_000.0)];
+    rows.extend(
+        miners
+            .iter()
+            .map(|&(uid, seed)| row(uid, seed, free_port(), 0.0)),
+    );
+    write_metagraph(&metagraph, rows);
+    let hotkey = |seed: u8| account(&key(seed)).to_string();
+    // Miner 1 bought two videos, miner 2 one, miner 3 none (all at one price, score 0.5).
+    let db = format!("sqlite://{}", work.join("focus.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let video = |id: &str| Listing {
+            video_id: id.into(),
+            task_title: id.into(),
+            score: 0.5,
+            components: "{}".into(),
+            duration_seconds: 600.0,
+            owner_coldkey: "owner".into(),
+            price_rao: 1_000_000,
+            state: "submitted".into(),
+            miner_hotkey: None,
+            reserved_until: None,
+            extrinsic: None,
+            earned_rao: None,
+            updated_at: 0,
+        };
+        store
+            .list_videos(&[video("a"), video("b"), video("c")])
+            .await
+            .unwrap();
+        let now = omega::market::store::now();
+        for (id, seed) in [("a", 81), ("b", 81), ("c", 82)] {
+            store
+                .reserve(id, &hotkey(seed), now, now + 60, 1 << 40)
+                .await
+                .unwrap();
+            store
+                .complete(id, &hotkey(seed), &format!("0x{id}-0"), 1_000_000, now)
+                .await
+                .unwrap();
+        }
+    });
+    let port = free_port();
+    let mut market = omega();
+    market
+        .args([
+            "serve-market",
+            "-q",
+            "--db",
+            &db,
+            "--hotkey",
+            &hotkey(90),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--subtensor.chain_endpoint", "ws://127.0.0.1:9"]);
+    let _market = Peer(market.spawn().unwrap());
+    wait_listening(port);
+    let url = format!("http://127.0.0.1:{port}");
+
+    let run = |name: &str, formula: &str, share: &str| -> (ValidatorState, Vec<(u16, u16)>) {
+        let dir = work.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = validator(&dir, &metagraph, 2);
+        cmd.args([
+            "--focus-url",
+            &url,
+            "--focus-formula",
+            formula,
+            "--focus-share",
+            share,
+        ]);
+        run_ok(&mut cmd);
+        let state: ValidatorState =
+            serde_json::from_slice(&std::fs::read(dir.join("data/state.json")).unwrap()).unwrap();
+        let weights = rounds_tables::<WeightRow>(&dir.join("data"), "weights-");
+        let last = weights
+            .last()
+            .unwrap()
+            .1
+            .iter()
+            .map(|w| (w.uid, w.weight as u16))
+            .collect();
+        (state, last)
+    };
+    let sdk = |state: &ValidatorState, share: f64| {
+        let raw = raw_weights(&state.youtube.scores, Some((&state.focus.scores, share)), 4);
+        let (uids, values) = sdk_weights(&raw);
+        uids.into_iter().zip(values).collect::<Vec<_>>()
+    };
+
+    // head: each UID's share of the TAO paid, overwritten each round.
+    let (state, weights) = run("head", "head", "1.0");
+    let focus = &state.focus.scores;
+    assert!(
+        (focus[1] - 2.0 / 3.0).abs() < 1e-12 && (focus[2] - 1.0 / 3.0).abs() < 1e-12,
+        "{focus:?}"
+    );
+    assert_eq!((focus[0], focus[3]), (0.0, 0.0));
+    assert_eq!(weights, sdk(&state, 1.0));
+
+    // era: per sampled miner, the moving average of Σ max(score, 0.005), twice.
+    let (state, weights) = run("era", "era", "0.5");
+    let focus = &state.focus.scores;
+    let twice = |reward: f64| 0.3 * reward + 0.7 * (0.3 * reward);
+    assert!((focus[1] - twice(1.0)).abs() < 1e-12, "{focus:?}");
+    assert!((focus[2] - twice(0.5)).abs() < 1e-12, "{focus:?}");
+    assert_eq!(focus[3], 0.0);
+    assert!(
+        state.youtube.scores[1] > 0.0,
+        "the YouTube scores are kept apart"
+    );
+    assert_eq!(weights, sdk(&state, 0.5));
+}

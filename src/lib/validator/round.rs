@@ -295,6 +295,10 @@ pub fn commit(
         let sampled: Vec<Uid> = plan.sampled.iter().map(|s| s.uid).collect();
         let moving: Vec<MinerAnswer> = answers.iter().map(|a| a.answer.clone()).collect();
         state.youtube.record_round(&moving, &sampled, cfg);
+        if round.has("focus.json") {
+            let focus: super::focus::FocusRewards = round.read_json("focus.json")?;
+            super::focus::apply(&mut state.focus, &focus);
+        }
         state.round = round.round;
         state.save(sinks.state_path).map_err(io(sinks.state_path))?;
     }

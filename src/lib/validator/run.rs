@@ -69,6 +69,8 @@ pub struct ValidatorConfig {
     pub offline_limits: (u16, u16),
     pub version_key: Option<u64>,
     pub wait: Wait,
+    /// The Focus marketplace and its share of the weights (none: YouTube answers decide all).
+    pub focus: Option<super::focus::FocusConfig>,
 }
 
 impl ValidatorConfig {
@@ -294,6 +296,7 @@ impl Validator {
             return Ok(());
         }
         times.query = started.elapsed().as_secs_f64();
+        self.read_focus(&round, &plan, &rows);
         kill_point("round-queried");
         self.finish_round(&round, times, stop, report)
     }
@@ -573,12 +576,35 @@ impl Validator {
         self.record_weights(round, outcome, report);
     }
 
-    /// THE FOCUS HOOK (spec §4.4–4.5): the Focus moving averages and their share of the
-    /// weights. The Focus issue (purchases verified on chain) fills `state.focus` and returns
-    /// them here with their share; until then there is none, and YouTube answers carry all the
-    /// weight.
+    /// The Focus scores and their share of the weights (spec §4.4–4.5), when a marketplace is
+    /// configured.
     fn focus_share(&self) -> Option<(&[f64], f64)> {
-        None
+        let focus = self.cfg.focus.as_ref()?;
+        Some((&self.state.focus.scores, focus.share))
+    }
+
+    /// Reads the Focus marketplace for this round into the journal (`focus.json`); applied with
+    /// the round. A marketplace that does not answer skips the round's Focus update, as the
+    /// original does.
+    fn read_focus(&self, round: &RoundDir, plan: &Plan, rows: &[MetagraphRow]) {
+        let Some(cfg) = &self.cfg.focus else { return };
+        let sampled: Vec<(Uid, String)> = plan
+            .sampled
+            .iter()
+            .map(|s| (s.uid, s.hotkey.clone()))
+            .collect();
+        let everyone: Vec<(Uid, String)> = rows.iter().map(|r| (r.uid, r.hotkey.clone())).collect();
+        match self
+            .rt
+            .block_on(super::focus::fetch(cfg, &sampled, &everyone))
+        {
+            Ok(rewards) => {
+                if let Err(e) = round.write_json("focus.json", &rewards) {
+                    tracing::warn!("recording the Focus purchases: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("the Focus marketplace: {e}; no Focus update this round"),
+        }
     }
 
     fn neuron_count(&self) -> usize {
