@@ -302,3 +302,61 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// What headless Chromium laid out at `url` (the page's `data-rendered` JSON), and a
+/// screenshot if asked. A fresh profile each time; no background networking (none here).
+pub fn headless_rendered(url: &str, screenshot: Option<&Path>) -> serde_json::Value {
+    let profile = tempdir("omega-chromium");
+    let mut cmd = Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    if let Some(png) = screenshot {
+        let out = cmd_clone(&cmd)
+            .arg(format!("--screenshot={}", png.display()))
+            .args(["--window-size=1200,900"])
+            .arg(url)
+            .output()
+            .unwrap();
+        assert!(
+            png.exists(),
+            "no screenshot: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = cmd
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .expect("chromium (scripts/setup.sh installs it)");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let attr = dom
+        .split("data-rendered=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the page did not run in the browser: {dom}"));
+    let rendered = serde_json::from_str(&attr.replace("&quot;", "\"")).unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    rendered
+}
+
+pub fn cmd_clone(cmd: &Command) -> Command {
+    let mut c = Command::new(cmd.get_program());
+    c.args(cmd.get_args());
+    c
+}
+
+pub fn tempdir(prefix: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

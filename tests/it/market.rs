@@ -5,7 +5,7 @@
 //! validators' purchase scores, metrics, and the dashboard in headless Chromium.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -594,7 +594,7 @@ fn market_suite(db: &str, work: &Path) {
 
     // The dashboard, laid out by a browser: every video, filtered by state from the address.
     let shot = work.join("dashboard.png");
-    let all = headless(&format!("{base}/"), None);
+    let all = crate::common::headless_rendered(&format!("{base}/"), None);
     assert_eq!(all["visible"], 6, "{all}");
     assert!(all["history"].as_u64().unwrap() >= 8, "{all}");
     let bins: Vec<f64> = all["bins"]
@@ -609,7 +609,8 @@ fn market_suite(db: &str, work: &Path) {
         "every score is 0.5: one bar: {all}"
     );
     assert!(all["histogram_width"].as_f64().unwrap() > 100.0);
-    let purchased = headless(&format!("{base}/#state=purchased"), Some(&shot));
+    let purchased =
+        crate::common::headless_rendered(&format!("{base}/#state=purchased"), Some(&shot));
     assert_eq!(purchased["visible"], 3, "{purchased}");
     let png = std::fs::read(&shot).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a screenshot was taken");
@@ -621,65 +622,11 @@ fn market_suite(db: &str, work: &Path) {
             .args(["report", "--focus", "--quiet", "--db", db, "-o"])
             .arg(&page),
     );
-    let exported = headless(&format!("file://{}#state=purchased", page.display()), None);
+    let exported = crate::common::headless_rendered(
+        &format!("file://{}#state=purchased", page.display()),
+        None,
+    );
     assert_eq!(exported["visible"], 3, "{exported}");
-}
-
-/// What headless Chromium laid out at `url` (`data-rendered`), and a screenshot if asked.
-fn headless(url: &str, screenshot: Option<&Path>) -> Json {
-    let profile = tempdir("omega-chromium");
-    let mut cmd = Command::new("chromium");
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    if let Some(png) = screenshot {
-        let out = cmd_clone(&cmd)
-            .arg(format!("--screenshot={}", png.display()))
-            .args(["--window-size=1200,900"])
-            .arg(url)
-            .output()
-            .unwrap();
-        assert!(
-            png.exists(),
-            "no screenshot: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let out = cmd
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .expect("chromium (scripts/setup.sh installs it)");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let attr = dom
-        .split("data-rendered=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("the page did not run in the browser: {dom}"));
-    let rendered = serde_json::from_str(&attr.replace("&quot;", "\"")).unwrap();
-    let _ = std::fs::remove_dir_all(&profile);
-    rendered
-}
-
-fn cmd_clone(cmd: &Command) -> Command {
-    let mut c = Command::new(cmd.get_program());
-    c.args(cmd.get_args());
-    c
-}
-
-fn tempdir(prefix: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[test]

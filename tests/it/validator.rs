@@ -373,7 +373,10 @@ fn three_rounds_on_a_loopback_network_reward_the_honest_miner() {
 
     // `omega report` renders the rounds; a headless Chromium lays every plot out.
     run_ok(omega().args(["report", "-q", "--data-dir"]).arg(&data));
-    let rendered = headless_rendered(&data.join("report.html"));
+    let rendered = headless_rendered(
+        &format!("file://{}", data.join("report.html").display()),
+        None,
+    );
     let plots: HashMap<String, (f64, u64)> = rendered
         .as_array()
         .unwrap()
@@ -404,22 +407,6 @@ fn three_rounds_on_a_loopback_network_reward_the_honest_miner() {
         plots.values().all(|(width, _)| *width > 100.0),
         "{rendered}"
     );
-}
-
-/// What a headless Chromium laid out in a page (`data-rendered` on its body).
-fn headless_rendered(page: &Path) -> serde_json::Value {
-    let out = Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium (scripts/setup.sh installs it)");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let attr = dom
-        .split("data-rendered=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("the page did not run in the browser: {dom}"));
-    serde_json::from_str(&attr.replace("&quot;", "\"")).unwrap()
 }
 
 #[test]
