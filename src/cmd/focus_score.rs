@@ -108,8 +108,8 @@ pub struct Args {
         conflicts_with = "embeddings_url"
     )]
     text_model: Option<PathBuf>,
-    /// Instead of --text-model: an OpenAI-compatible /v1/embeddings endpoint's base URL (key
-    /// from OMEGA_LLM_API_KEY).
+    /// Instead of --text-model (this wins when both are given): an OpenAI-compatible
+    /// /v1/embeddings endpoint's base URL (key from OMEGA_LLM_API_KEY).
     #[arg(long, value_name = "URL", requires = "embeddings_model")]
     embeddings_url: Option<String>,
     /// The embedding model to ask at --embeddings-url.

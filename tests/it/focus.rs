@@ -102,12 +102,15 @@ fn text_model_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/models/minilm"))
 }
 
-fn focus_score(
+/// `focus-score` against the test server; with the local text model when `text`, else the
+/// caller names the text embeddings' source.
+fn focus_score_with(
     input: &Path,
     output: &Path,
     index: &Path,
     server_url: &str,
     cache: &Path,
+    text: bool,
 ) -> Command {
     let mut cmd = omega();
     cmd.arg("focus-score")
@@ -123,15 +126,27 @@ fn focus_score(
             "--llm-model",
             "smollm2",
             "--llm-max-tokens",
-            "200",
+            "600",
         ])
         .arg("--llm-cache")
         .arg(cache)
-        .arg("--text-model")
-        .arg(text_model_dir())
         .args(["--min-seconds", "1", "--json", "--quiet"])
-        .env("OMEGA_LLM_API_KEY", KEY);
+        .env("OMEGA_LLM_API_KEY", KEY)
+        .env_remove("OMEGA_TEXT_MODEL");
+    if text {
+        cmd.arg("--text-model").arg(text_model_dir());
+    }
     cmd
+}
+
+fn focus_score(
+    input: &Path,
+    output: &Path,
+    index: &Path,
+    server_url: &str,
+    cache: &Path,
+) -> Command {
+    focus_score_with(input, output, index, server_url, cache, true)
 }
 
 fn summary(out: &std::process::Output) -> serde_json::Value {
@@ -447,4 +462,72 @@ fn out_of_range_numbers_from_the_model_are_clamped() {
     let (raw, clamped) = answer.value;
     assert!(raw > 1.0, "the model answered {raw}");
     assert_eq!(clamped, 1.0);
+}
+
+/// Text embeddings from an OpenAI-compatible `/v1/embeddings` endpoint (the same server): a
+/// task already in the index, embedded by the endpoint, is found again by omega's request.
+#[test]
+fn focus_score_takes_text_embeddings_from_an_openai_compatible_endpoint() {
+    let dir = scratch("focus-embeddings");
+    let (input, output, index) = (
+        dir.join("focus.parquet"),
+        dir.join("scored.parquet"),
+        dir.join("index"),
+    );
+    let row = video(
+        "e",
+        "Write a merge sort in Python",
+        Some(CODING),
+        None,
+        Some(120.0),
+    );
+    let overview = omega::focus::judge::task_overview(&row.task_title, &row.task_description);
+    write_videos(&input, vec![row]);
+    let server = LlmServer::start();
+    let mut cfg = LlmConfig::new(&server.url(), "smollm2");
+    cfg.api_key = Some(KEY.into());
+    let client = LlmClient::new(cfg).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stored = runtime
+        .block_on(client.embed(&[overview, "Edit a photo".into()]))
+        .unwrap();
+    let mut task_index = ExactIndex::open_with_dim(&index.join("task"), stored[0].len()).unwrap();
+    task_index
+        .insert(&[
+            ("same".into(), stored[0].clone()),
+            ("other".into(), stored[1].clone()),
+        ])
+        .unwrap();
+    drop(task_index);
+    let mut cmd = focus_score_with(
+        &input,
+        &output,
+        &index,
+        &server.url(),
+        &dir.join("cache"),
+        false,
+    );
+    cmd.args([
+        "--formula",
+        "skip-null",
+        "--embeddings-url",
+        &server.url(),
+        "--embeddings-model",
+        "smollm2",
+    ]);
+    run_ok(&mut cmd);
+    let scored: Vec<FocusScoreColumns> = read_all(output.to_str().unwrap()).unwrap();
+    let u = scored[0]
+        .task_uniqueness
+        .expect("a task uniqueness from the endpoint's embeddings");
+    // The server's numbers move a little with how requests are batched (and the index keeps
+    // f16): the same text is within 1 % of a perfect match, far closer than another text.
+    let other = 1.0 - f64::from(omega::vector::cosine(&stored[0], &stored[1]));
+    assert!(
+        u < 0.01 && u < other / 5.0,
+        "the same task is not unique: {u} (another task: {other})"
+    );
 }

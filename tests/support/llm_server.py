@@ -1,5 +1,6 @@
 """A real LLM behind an OpenAI-compatible server for the tests: llama.cpp's server (PyPI
-xllamacpp) with the GGUF given, on 127.0.0.1:PORT, requiring API_KEY.
+xllamacpp) with the GGUF given, on 127.0.0.1:PORT, requiring API_KEY: chat completions and
+(mean-pooled) embeddings.
 
     python llm_server.py MODEL.gguf PORT API_KEY
 
@@ -24,6 +25,8 @@ params.n_parallel = 2
 params.cpuparams.n_threads = 1
 params.cpuparams_batch.n_threads = 1
 params.warmup = False
+params.embedding = True
+params.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
 server = xlc.Server(params)
 
 deadline = time.time() + 120
