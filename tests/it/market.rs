@@ -5,7 +5,7 @@
 //! validators' purchase scores, metrics, and the dashboard in headless Chromium.
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -627,6 +627,29 @@ fn market_suite(db: &str, work: &Path) {
         None,
     );
     assert_eq!(exported["visible"], 3, "{exported}");
+
+    // SIGTERM: in-flight requests finish, the process exits 0.
+    let pid = market.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = market.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve-market did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "serve-market exits 0 on SIGTERM: {status:?}"
+    );
 }
 
 #[test]
