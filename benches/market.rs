@@ -20,21 +20,15 @@ const SECONDS: f64 = 5.0;
 static STOP: AtomicBool = AtomicBool::new(false);
 
 fn video(i: usize) -> Listing {
-    Listing {
-        video_id: format!("v{i:06}"),
-        task_title: format!("task {i}"),
-        score: 0.5,
-        components: "{}".into(),
-        duration_seconds: 600.0,
-        owner_coldkey: "5C4hrfjw9DjXZTzV3MwzrrAr9P1MJhSrvWGWqi1eSuyUpnhM".into(),
-        price_rao: 22_220_000,
-        state: "submitted".into(),
-        miner_hotkey: None,
-        reserved_until: None,
-        extrinsic: None,
-        earned_rao: None,
-        updated_at: 0,
-    }
+    let owner = "5C4hrfjw9DjXZTzV3MwzrrAr9P1MJhSrvWGWqi1eSuyUpnhM";
+    Listing::for_sale(
+        &format!("v{i:06}"),
+        &format!("task {i}"),
+        0.5,
+        600.0,
+        owner,
+        22_220_000,
+    )
 }
 
 /// Requests per second of `request` run by CLIENTS tasks for SECONDS (or until it says stop).

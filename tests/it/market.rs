@@ -37,21 +37,8 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn listing(id: &str, owner: &str) -> Listing {
-    Listing {
-        video_id: id.into(),
-        task_title: format!("task of {id}"),
-        score: SCORE,
-        components: "{}".into(),
-        duration_seconds: SECONDS,
-        owner_coldkey: owner.into(),
-        price_rao: price_rao(SCORE, SECONDS, MAX_FOCUS_TAO),
-        state: store::state::SUBMITTED.into(),
-        miner_hotkey: None,
-        reserved_until: None,
-        extrinsic: None,
-        earned_rao: None,
-        updated_at: 0,
-    }
+    let price = price_rao(SCORE, SECONDS, MAX_FOCUS_TAO);
+    Listing::for_sale(id, &format!("task of {id}"), SCORE, SECONDS, owner, price)
 }
 
 // --- the store, on both databases ----------------------------------------------------------------

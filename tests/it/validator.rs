@@ -672,21 +672,7 @@ fn focus_purchases_decide_their_share_of_the_weights() {
     let db = format!("sqlite://{}", work.join("focus.db").display());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = Store::open(&db).await.unwrap();
-        let video = |id: &str| Listing {
-            video_id: id.into(),
-            task_title: id.into(),
-            score: 0.5,
-            components: "{}".into(),
-            duration_seconds: 600.0,
-            owner_coldkey: "owner".into(),
-            price_rao: 1_000_000,
-            state: "submitted".into(),
-            miner_hotkey: None,
-            reserved_until: None,
-            extrinsic: None,
-            earned_rao: None,
-            updated_at: 0,
-        };
+        let video = |id: &str| Listing::for_sale(id, id, 0.5, 600.0, "owner", 1_000_000);
         store
             .list_videos(&[video("a"), video("b"), video("c")])
             .await

@@ -35,8 +35,6 @@ pub enum FocusError {
         kind: &'static str,
         source: IndexError,
     },
-    #[error("the text model: {0}")]
-    TextModel(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -28,19 +28,15 @@ pub fn listings_from(path: &str, max_focus_tao: f64) -> Result<(Vec<Listing>, us
                 "video_uniqueness": r.video_uniqueness, "formula": r.formula,
             });
             Some(Listing {
-                video_id: r.video_id,
-                task_title: r.task_title,
-                score,
                 components: components.to_string(),
-                duration_seconds: seconds,
-                owner_coldkey: owner,
-                price_rao: price::price_rao(score, seconds, max_focus_tao),
-                state: store::state::SUBMITTED.into(),
-                miner_hotkey: None,
-                reserved_until: None,
-                extrinsic: None,
-                earned_rao: None,
-                updated_at: 0,
+                ..Listing::for_sale(
+                    &r.video_id,
+                    &r.task_title,
+                    score,
+                    seconds,
+                    &owner,
+                    price::price_rao(score, seconds, max_focus_tao),
+                )
             })
         })
         .filter(|l| l.price_rao > 0)

@@ -63,6 +63,34 @@ pub struct Listing {
     pub updated_at: i64,
 }
 
+impl Listing {
+    /// A video put up for sale (nobody has reserved or bought it yet).
+    pub fn for_sale(
+        video_id: &str,
+        task_title: &str,
+        score: f64,
+        duration_seconds: f64,
+        owner_coldkey: &str,
+        price_rao: i64,
+    ) -> Listing {
+        Listing {
+            video_id: video_id.into(),
+            task_title: task_title.into(),
+            score,
+            components: "{}".into(),
+            duration_seconds,
+            owner_coldkey: owner_coldkey.into(),
+            price_rao,
+            state: state::SUBMITTED.into(),
+            miner_hotkey: None,
+            reserved_until: None,
+            extrinsic: None,
+            earned_rao: None,
+            updated_at: 0,
+        }
+    }
+}
+
 /// What a purchase request came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reservation {
@@ -590,7 +618,6 @@ fn statements(sql: &str) -> Vec<String> {
         .collect::<Vec<_>>()
         .join("\n");
     body.split(";\n")
-        .chain(std::iter::once(""))
         .map(|s| s.trim().trim_end_matches(';').trim().to_string())
         .filter(|s| !s.is_empty())
         .collect()
