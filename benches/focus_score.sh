@@ -26,7 +26,7 @@ pq.write_table(pa.table({
     "media": pa.array([None] * n, pa.string()), "duration_seconds": [300.0] * n,
     "detailed_description": [f"The person works on: {t}. They open the tools, do the steps and save." for t in tasks],
     "boost_multiplier": pa.array([None] * n, pa.float64()), "owner_coldkey": pa.array([None] * n, pa.string()),
-}), sys.argv[1])
+}), sys.argv[1], compression="zstd")
 PY
 run() {
   OMEGA_LLM_API_KEY=bench target/release/omega focus-score -i "$W/focus.parquet" -o "$W/out.parquet" \

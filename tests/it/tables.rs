@@ -203,3 +203,38 @@ fn missing_or_mistyped_columns_are_named() {
         "{err}"
     );
 }
+
+/// Tables written by pandas or pyarrow with their default codec (Snappy) are read, with the
+/// table's rows and values.
+#[test]
+fn snappy_parquet_from_pyarrow_is_read() {
+    let dir = scratch("tables-snappy");
+    let path = dir.join("focus.parquet");
+    let script = r#"
+import sys, pyarrow as pa, pyarrow.parquet as pq
+pq.write_table(pa.table({
+    "video_id": ["a", "b"], "task_title": ["t1", "t2"], "task_description": ["d1", "d2"],
+    "media": pa.array([None, "x.mp4"], pa.string()), "duration_seconds": [60.0, None],
+    "detailed_description": pa.array([None, None], pa.string()),
+    "boost_multiplier": pa.array([1.5, None], pa.float64()), "owner_coldkey": pa.array([None, None], pa.string()),
+}), sys.argv[1])
+assert pq.ParquetFile(sys.argv[1]).metadata.row_group(0).column(0).compression == "SNAPPY"
+"#;
+    let out = std::process::Command::new(python())
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<omega::table::focus::FocusVideoRow> = read_all(path.to_str().unwrap()).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].duration_seconds, rows[1].media.as_deref()),
+        (Some(60.0), Some("x.mp4"))
+    );
+    assert_eq!(rows[0].boost_multiplier, Some(1.5));
+}
