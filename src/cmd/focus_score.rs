@@ -171,7 +171,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         None => None,
     };
     let mut scorer = FocusScorer {
-        judges: Arc::new(Judges { llm, prompts }),
+        judges: Arc::new(Judges::new(llm, prompts)),
         text,
         imagebind: imagebind.as_mut(),
         index_dir: args.index.clone(),

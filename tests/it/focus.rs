@@ -149,6 +149,16 @@ fn focus_score(
     focus_score_with(input, output, index, server_url, cache, true)
 }
 
+/// The task index under `index`, holding `items` before the run.
+fn prefill_task_index(index: &Path, items: &[(&str, &Vec<f32>)]) {
+    let mut task = ExactIndex::open_with_dim(&index.join("task"), items[0].1.len()).unwrap();
+    let items: Vec<(String, Vec<f32>)> = items
+        .iter()
+        .map(|(id, v)| (id.to_string(), v.to_vec()))
+        .collect();
+    task.insert(&items).unwrap();
+}
+
 fn summary(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("a JSON summary on stdout")
 }
@@ -204,15 +214,10 @@ fn focus_score_judges_with_a_real_llm_and_reruns_from_its_cache() {
         "# Edit a photo\n\nDo this: Edit a photo, then save the result.",
     ];
     let stored_vectors = text.embed(&stored.map(String::from)).unwrap();
-    let mut task_index =
-        ExactIndex::open_with_dim(&index.join("task"), stored_vectors[0].len()).unwrap();
-    task_index
-        .insert(&[
-            ("q".into(), stored_vectors[0].clone()),
-            ("p".into(), stored_vectors[1].clone()),
-        ])
-        .unwrap();
-    drop(task_index);
+    prefill_task_index(
+        &index,
+        &[("q", &stored_vectors[0]), ("p", &stored_vectors[1])],
+    );
 
     let server = LlmServer::start();
     let mut cmd = focus_score(&input, &output, &index, &server.url(), &cache);
@@ -494,14 +499,7 @@ fn focus_score_takes_text_embeddings_from_an_openai_compatible_endpoint() {
     let stored = runtime
         .block_on(client.embed(&[overview, "Edit a photo".into()]))
         .unwrap();
-    let mut task_index = ExactIndex::open_with_dim(&index.join("task"), stored[0].len()).unwrap();
-    task_index
-        .insert(&[
-            ("same".into(), stored[0].clone()),
-            ("other".into(), stored[1].clone()),
-        ])
-        .unwrap();
-    drop(task_index);
+    prefill_task_index(&index, &[("same", &stored[0]), ("other", &stored[1])]);
     let mut cmd = focus_score_with(
         &input,
         &output,

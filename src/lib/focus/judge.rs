@@ -84,9 +84,25 @@ fn question(name: &str, prompt: &Prompt, schema: Value, user: Vec<Part>) -> Json
 pub struct Judges {
     pub llm: LlmClient,
     pub prompts: Prompts,
+    /// `prompts.versions()`, hashed once (every row records it).
+    versions: String,
 }
 
 impl Judges {
+    pub fn new(llm: LlmClient, prompts: Prompts) -> Self {
+        let versions = prompts.versions();
+        Judges {
+            llm,
+            prompts,
+            versions,
+        }
+    }
+
+    /// The prompts' versions, as the `prompts` column records them.
+    pub fn prompt_versions(&self) -> &str {
+        &self.versions
+    }
+
     /// Component 1: the task alone (`TaskScoreBreakdown`).
     pub async fn task(&self, e: &Evidence<'_>) -> Result<Answer<Verdict>, LlmError> {
         let schema = object(json!({

@@ -340,7 +340,7 @@ impl FocusScorer<'_> {
             formula: self.opts.formula.name().into(),
             decision: None,
             rejection_reason: None,
-            prompts: self.judges.prompts.versions(),
+            prompts: self.judges.prompt_versions().into(),
             llm_model: self.judges.llm.model().into(),
             status: Status::Ok,
             error_class: None,
@@ -521,7 +521,8 @@ impl FocusScorer<'_> {
                     items.push(MediaItem {
                         id: job.id.clone(),
                         path,
-                        description: job.overview.clone(),
+                        // Only the video is wanted: no description, no text encoder run.
+                        description: String::new(),
                     });
                     out.push(Some(Ok(Vec::new())));
                 }

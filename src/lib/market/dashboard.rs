@@ -9,11 +9,6 @@ use crate::chain::transfer::format_tao;
 /// Score histogram bins over [0, 1].
 const BINS: usize = 10;
 
-/// The page for the marketplace's current state.
-pub async fn page(market: &super::server::Market) -> Result<String, StoreError> {
-    render_from(&market.store).await
-}
-
 /// The page for a store (the server's, or one opened by `omega report --focus`).
 pub async fn render_from(store: &Store) -> Result<String, StoreError> {
     let videos = store.all().await?;

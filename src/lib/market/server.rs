@@ -261,11 +261,13 @@ fn route_name(method: &Method, path: &str) -> &'static str {
 async fn route_request(market: &Market, req: Request<Incoming>) -> Reply {
     let path = req.uri().path().to_string();
     let result = match route_name(req.method(), &path) {
-        "dashboard" => super::dashboard::page(market).await.map(|html| Reply {
-            status: StatusCode::OK,
-            body: Bytes::from(html),
-            content_type: "text/html; charset=utf-8",
-        }),
+        "dashboard" => super::dashboard::render_from(&market.store)
+            .await
+            .map(|html| Reply {
+                status: StatusCode::OK,
+                body: Bytes::from(html),
+                content_type: "text/html; charset=utf-8",
+            }),
         "get_list" => list(market).await,
         "purchase_scores" => purchase_scores(market, &path).await,
         "metrics" => Ok(Reply {
