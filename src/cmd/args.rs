@@ -243,3 +243,64 @@ mod tests {
         assert!(probability("nan").is_err());
     }
 }
+
+/// `--shard I/N`: run a stage on one part of its input (see [`omega::shard`]).
+#[derive(clap::Args, Clone)]
+pub struct ShardArg {
+    /// Process only part I of N (I from 0) of the input, split by a hash of each row's key
+    /// (see KEY above), and write it into the folder -o as part-IIIII-of-NNNNN.parquet, then
+    /// its completion marker part-IIIII-of-NNNNN.stats.json (rows by status and error class,
+    /// bytes, seconds). A part whose marker exists is not run again, so rerunning a killed job
+    /// finishes only what is missing. Every stage reads such a folder (-i DIR) as the union of
+    /// its parts, once all N are complete.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<omega::shard::Shard>,
+}
+
+impl ShardArg {
+    /// Runs `stage` on the whole input into `output`, or on part `--shard` into the folder
+    /// `output` (skipped when that part is complete), and returns its finished summary.
+    pub fn run(
+        &self,
+        name: &'static str,
+        output: &str,
+        started: std::time::Instant,
+        stage: impl FnOnce(&str) -> anyhow::Result<omega::report::Summary>,
+    ) -> anyhow::Result<omega::report::Summary> {
+        use anyhow::Context;
+        let Some(shard) = self.shard else {
+            let mut summary = stage(output)?;
+            summary.finish(started.elapsed());
+            return Ok(summary);
+        };
+        if output == "-" {
+            anyhow::bail!("--shard writes a folder of parts: give it with -o DIR");
+        }
+        std::fs::create_dir_all(output).with_context(|| format!("creating the folder {output}"))?;
+        let part = omega::shard::PartOutput::new(output, shard);
+        let table = part.table().to_string_lossy().into_owned();
+        let mut summary = if part.is_done() {
+            let mut skipped = omega::report::Summary::new(name);
+            skipped.set("already_complete", true);
+            skipped
+        } else {
+            let mut summary = stage(&table)?;
+            summary.finish(started.elapsed());
+            part.complete(&summary)
+                .with_context(|| format!("writing {}", part.marker().display()))?;
+            summary
+        };
+        summary.set("shard", shard.to_string());
+        summary.set("output", table);
+        summary.finish(started.elapsed());
+        Ok(summary)
+    }
+
+    /// The progress bar's total: the input's rows, unknown for one part of it.
+    pub fn total_rows(&self, input: &str) -> Option<u64> {
+        self.shard
+            .is_none()
+            .then(|| omega::table::total_rows(input))
+            .flatten()
+    }
+}

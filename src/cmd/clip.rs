@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use omega::ingest::clip::{clip_table, ClipOptions, DEFAULT_FORMAT, MAX_CLIP_S, MIN_CLIP_S};
 
-use super::args::{duration, seconds, YtDlpArgs};
+use super::args::{duration, seconds, ShardArg, YtDlpArgs};
 use super::{report, runtime, Global};
 
 /// Cut a clip of every `ok` candidate and write the `clips` table.
@@ -19,8 +19,11 @@ use super::{report, runtime, Global};
 /// it really lies. Clips are stored under --media-dir with deterministic names; a rerun reuses
 /// finished clips. Rows that were not `ok` pass through unchanged.
 ///
+/// KEY (--shard): video_id. Workers sharing --media-dir never cut the same clip.
+///
 /// Examples:
 ///   omega clip -i candidates.parquet -o clips.parquet --media-dir media/
+///   omega clip -i candidates/ -o clips/ --shard 3/8 --media-dir /shared/media
 ///   omega search --source dir ~/videos | omega clip - -o clips.parquet --jobs 4
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -63,6 +66,8 @@ pub struct Args {
     jobs: Option<usize>,
     #[command(flatten)]
     ytdlp: YtDlpArgs,
+    #[command(flatten)]
+    shard: ShardArg,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
@@ -72,15 +77,24 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let input = args.input_positional.as_deref().unwrap_or(&args.input);
-    let bar = omega::progress::rows(omega::table::total_rows(input), "clip", global.quiet);
-    let mut summary = runtime()?
-        .block_on(clip_table(input, &args.output, opts, jobs, |row| {
-            bar.inc(1);
-            bar.set_message(row.video_id.clone());
-        }))
-        .with_context(|| format!("clipping {input} into {}", args.output))?;
-    bar.finish_and_clear();
-    summary.finish(started.elapsed());
+    let summary = args.shard.run("clip", &args.output, started, |output| {
+        let bar = omega::progress::rows(args.shard.total_rows(input), "clip", global.quiet);
+        let summary = runtime()?
+            .block_on(clip_table(
+                input,
+                args.shard.shard,
+                output,
+                opts,
+                jobs,
+                |row| {
+                    bar.inc(1);
+                    bar.set_message(row.video_id.clone());
+                },
+            ))
+            .with_context(|| format!("clipping {input} into {output}"))?;
+        bar.finish_and_clear();
+        Ok(summary)
+    })?;
     report(&summary, global, args.output == "-")
 }
 

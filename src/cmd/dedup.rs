@@ -8,7 +8,7 @@ use omega::dedup::{build_index, dedup_dataset, dedup_table};
 use omega::index::{self, AnnParams, Backend};
 use omega::report::Summary;
 
-use super::args::{ConfigArg, TableIo};
+use super::args::{ConfigArg, ShardArg, TableIo};
 use super::{report, Global};
 
 /// Drop duplicates within each answer and measure novelty against the videos already accepted.
@@ -23,10 +23,16 @@ use super::{report, Global};
 /// cores; inserts are crash-safe (an interrupted insert is dropped on the next open, and a
 /// rerun adds exactly what is missing).
 ///
+/// KEY (--shard, --scope answer only): the answer (response_id). Against a shared --index the
+/// parts only read it; --insert, --build-index and --scope dataset are global steps (each
+/// decision depends on every earlier one), run once over all parts: `-i DIR` or TABLES may name
+/// the folder of parts.
+///
 /// Examples:
 ///   omega dedup -i validated.parquet -o deduped.parquet --index index/ --insert
 ///   omega dedup --build-index index/ shard-0001.parquet shard-0002.parquet
 ///   omega dedup --scope dataset -o unique.parquet --drop-duplicates shard-*.parquet
+///   omega dedup -i validated/ -o deduped/ --shard 2/8 --index index/
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -63,6 +69,8 @@ pub struct Args {
     drop_duplicates: bool,
     /// Tables for --build-index or --scope dataset.
     tables: Vec<String>,
+    #[command(flatten)]
+    shard: ShardArg,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
@@ -91,6 +99,14 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         summary.finish(started.elapsed());
         return report(&summary, global, false);
     }
+    if args.shard.shard.is_some()
+        && (args.insert || args.build_index.is_some() || args.scope == Scope::Dataset)
+    {
+        bail!(
+            "--insert, --build-index and --scope dataset are global steps: run them once over \
+             all the parts (omega dedup -i DIR ...), not with --shard"
+        );
+    }
     let cfg = args.config.load()?;
     if args.scope == Scope::Dataset {
         if args.tables.is_empty() {
@@ -114,17 +130,22 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         return report(&summary, global, args.io.output == "-");
     }
     let mut index = args.index.as_deref().map(open).transpose()?;
-    let mut summary = dedup_table(
-        &args.io.input,
-        &args.io.output,
-        index.as_deref_mut(),
-        args.insert,
-        &cfg,
-    )?;
-    if let Some(i) = &index {
-        summary.set("index_size", i.len());
-    }
-    summary.finish(started.elapsed());
+    let summary = args
+        .shard
+        .run("dedup", &args.io.output, started, |output| {
+            let mut summary = dedup_table(
+                &args.io.input,
+                args.shard.shard,
+                output,
+                index.as_deref_mut(),
+                args.insert,
+                &cfg,
+            )?;
+            if let Some(i) = &index {
+                summary.set("index_size", i.len());
+            }
+            Ok(summary)
+        })?;
     report(&summary, global, args.io.output == "-")
 }
 

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use omega::embed::{embed_table, embed_text_table, EmbedOptions};
 use omega::imagebind::bpe::Truncation;
 
-use super::args::ImageBindArgs;
+use super::args::{ImageBindArgs, ShardArg};
 use super::{report, Global};
 
 /// Compute ImageBind embeddings (video, audio, description; 1024-d each) of every row.
@@ -21,10 +21,13 @@ use super::{report, Global};
 /// Models are never downloaded: --model is a directory with manifest.json, three ONNX
 /// encoders and the CLIP BPE vocabulary (models/imagebind-tiny is a tiny stand-in for tests).
 ///
+/// KEY (--shard): video_id.
+///
 /// Examples:
 ///   omega embed -i clips.parquet -o embeddings.parquet --model models/imagebind-huge
 ///   omega embed -i clips.parquet -o embeddings.parquet --model DIR --device cuda:0 --batch 16
 ///   omega embed --text "skateboarding tricks" --text "cooking pasta" -o queries.parquet --model DIR
+///   omega embed -i clips/ -o embeddings/ --shard 0/4 --model DIR --device cuda
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -60,6 +63,8 @@ pub struct Args {
     /// Write every row's model inputs as .npy files (ID.vision.npy, ID.audio.npy, ID.text.npy).
     #[arg(long, value_name = "DIR")]
     dump_inputs: Option<PathBuf>,
+    #[command(flatten)]
+    shard: ShardArg,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
@@ -84,20 +89,30 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         texts.extend(content.lines().map(str::to_owned));
     }
-    let mut summary = if !texts.is_empty() {
-        embed_text_table(&texts, &args.output, &mut model, &opts)?
-    } else {
-        // Rows done of rows total: a Parquet file's footer gives the total, a pipe does not.
-        let total = omega::table::total_rows(&args.input);
-        let bar = omega::progress::rows(total, "embed", global.quiet);
-        let s = embed_table(&args.input, &args.output, &mut model, &opts, &|n| {
-            bar.inc(n as u64)
-        })?;
-        bar.finish_and_clear();
-        s
-    };
-    summary.set("model_id", model.manifest.model_id.clone());
-    summary.set("batch", args.batch);
-    summary.finish(started.elapsed());
+    if !texts.is_empty() && args.shard.shard.is_some() {
+        bail!("--shard splits an input table; texts are embedded in one run");
+    }
+    let summary = args.shard.run("embed", &args.output, started, |output| {
+        let mut summary = if !texts.is_empty() {
+            embed_text_table(&texts, output, &mut model, &opts)?
+        } else {
+            // Rows done of rows total: a Parquet file's footer gives the total, a pipe does not.
+            let total = args.shard.total_rows(&args.input);
+            let bar = omega::progress::rows(total, "embed", global.quiet);
+            let s = embed_table(
+                &args.input,
+                args.shard.shard,
+                output,
+                &mut model,
+                &opts,
+                &|n| bar.inc(n as u64),
+            )?;
+            bar.finish_and_clear();
+            s
+        };
+        summary.set("model_id", model.manifest.model_id.clone());
+        summary.set("batch", args.batch);
+        Ok(summary)
+    })?;
     report(&summary, global, args.output == "-")
 }

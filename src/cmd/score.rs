@@ -9,7 +9,7 @@ use omega::score::ema::MinerScores;
 use omega::score::{score_table, Scorer};
 use omega::uid::Uid;
 
-use super::args::{uid, ConfigArg, ImageBindArgs, TableIo};
+use super::args::{uid, ConfigArg, ImageBindArgs, ShardArg, TableIo};
 use super::{report, Global};
 
 /// Score every answer as SN24 validators do (spec §4.2 steps 11–14), keeping each number.
@@ -25,6 +25,9 @@ use super::{report, Global};
 ///
 /// The classifier stuffing check runs with --stuffing-model (label != clean with confidence
 /// > 0.75 → −5; less confident → the video is dropped).
+///
+/// KEY (--shard): the answer (response_id). --state (the moving average per miner) is global:
+/// give it to one run over the whole input, not to the parts.
 ///
 /// Examples:
 ///   omega score -i deduped.parquet -o scored.parquet --model DIR
@@ -54,10 +57,18 @@ pub struct Args {
     /// toward the no-response minimum (0.005), as the original's non-responders do.
     #[arg(long, value_name = "UIDS", value_delimiter = ',', requires = "state", value_parser = uid)]
     sampled_uids: Vec<Uid>,
+    #[command(flatten)]
+    shard: ShardArg,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let started = Instant::now();
+    if args.shard.shard.is_some() && args.state.is_some() {
+        anyhow::bail!(
+            "--state is global (one moving average per miner): score the parts with --shard \
+             and without --state, then update the state once over the whole input"
+        );
+    }
     let cfg = args.config.load()?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut imagebind = args.imagebind.load(None)?;
@@ -77,16 +88,21 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     };
     let mut scorer = Scorer::new(&mut imagebind, &mut text, cfg.clone());
     scorer.stuffing = classifier.as_mut();
-    let (mut summary, answers) = score_table(&args.io.input, &args.io.output, &mut scorer)?;
-    if let Some(path) = &args.state {
-        let mut state = MinerScores::load(path)?;
-        let round = state.record_round(&answers, &args.sampled_uids, &cfg);
-        state
-            .save(path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        summary.set("miners_updated", round.responders);
-        summary.set("non_responders", round.non_responders.len());
-    }
-    summary.finish(started.elapsed());
+    let summary = args
+        .shard
+        .run("score", &args.io.output, started, |output| {
+            let (mut summary, answers) =
+                score_table(&args.io.input, args.shard.shard, output, &mut scorer)?;
+            if let Some(path) = &args.state {
+                let mut state = MinerScores::load(path)?;
+                let round = state.record_round(&answers, &args.sampled_uids, &cfg);
+                state
+                    .save(path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                summary.set("miners_updated", round.responders);
+                summary.set("non_responders", round.non_responders.len());
+            }
+            Ok(summary)
+        })?;
     report(&summary, global, args.io.output == "-")
 }

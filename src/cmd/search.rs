@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use omega::ingest::search::{search_table, SearchOptions, SearchSource};
 use omega::ingest::topics::{pick_topics, read_topics, Pick};
 
-use super::args::{duration, YtDlpArgs};
+use super::args::{duration, ShardArg, YtDlpArgs};
 use super::{report, runtime, Global};
 
 /// Find candidate videos and write the `candidates` table.
@@ -18,11 +18,14 @@ use super::{report, runtime, Global};
 ///   urls     INPUT is a file of URLs (one per line): anything yt-dlp supports, or direct media.
 ///   dir      INPUT is a folder: every media file under it, probed with FFmpeg; id = content hash.
 ///
+/// KEY (--shard): the query or topic (youtube), the URL (urls), the path under the folder (dir).
+///
 /// Examples:
 ///   omega search --query "skateboarding tricks" --n 8 -o candidates.parquet
 ///   omega search --topics topics.txt --pick all --n 4 -o candidates.parquet
 ///   omega search --source urls urls.txt -o candidates.parquet
 ///   omega search --source dir ~/videos | omega clip - -o clips.parquet
+///   omega search --topics topics.txt --pick all --shard 0/16 -o candidates/
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -57,6 +60,8 @@ pub struct Args {
     /// Output table (`-` = Arrow IPC stream on stdout).
     #[arg(short, long, default_value = "-")]
     output: String,
+    #[command(flatten)]
+    shard: ShardArg,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -74,15 +79,17 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         timeout: args.timeout,
         concurrency: args.concurrency,
     };
-    let mut summary = runtime()?
-        .block_on(search_table(
-            &source,
-            args.query.as_deref(),
-            &opts,
-            &args.output,
-        ))
-        .context("searching for candidates")?;
-    summary.finish(started.elapsed());
+    let summary = args.shard.run("search", &args.output, started, |output| {
+        runtime()?
+            .block_on(search_table(
+                &source,
+                args.shard.shard,
+                args.query.as_deref(),
+                &opts,
+                output,
+            ))
+            .context("searching for candidates")
+    })?;
     report(&summary, global, args.output == "-")
 }
 
@@ -124,6 +131,9 @@ fn queries(args: &Args) -> anyhow::Result<Vec<String>> {
             "{}: no topics (one per line; blank lines and # comments are ignored)",
             file.display()
         );
+    }
+    if args.shard.shard.is_some() && args.pick == Pick::Random && args.seed.is_none() {
+        bail!("--shard with --pick random needs --seed: every part must draw the same topics");
     }
     Ok(pick_topics(topics, args.pick, args.seed))
 }

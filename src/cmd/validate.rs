@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::args::{duration, probability, ConfigArg, ImageBindArgs, TableIo, YtDlpArgs};
+use super::args::{duration, probability, ConfigArg, ImageBindArgs, ShardArg, TableIo, YtDlpArgs};
 use super::{report, Global};
 
 use omega::embed::EmbedOptions;
@@ -21,9 +21,13 @@ use omega::validate::{validate_table, CheckMode, ValidateOptions};
 /// Input: a `responses` table, or an `embeddings` table (one answer per query: a curator's
 /// own clips, re-fetched from their source for the check).
 ///
+/// KEY (--shard): the answer (response_id; query for an embeddings table). With --seed, an
+/// answer's random choices depend on the seed and the answer alone, so parts decide as one run.
+///
 /// Examples:
 ///   omega validate -i responses.parquet -o validated.parquet --model DIR --seed 7
 ///   omega validate -i embeddings.parquet -o validated.parquet --model DIR --check all
+///   omega validate -i responses/ -o validated/ --shard 1/4 --model DIR --seed 7
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -52,6 +56,8 @@ pub struct Args {
     timeout: Duration,
     #[command(flatten)]
     ytdlp: YtDlpArgs,
+    #[command(flatten)]
+    shard: ShardArg,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
@@ -73,8 +79,17 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         embed: EmbedOptions::default(),
         seed: args.seed,
     };
-    let mut summary = validate_table(&args.io.input, &args.io.output, &mut model, &opts)?;
-    summary.finish(started.elapsed());
+    let summary = args
+        .shard
+        .run("validate", &args.io.output, started, |output| {
+            Ok(validate_table(
+                &args.io.input,
+                args.shard.shard,
+                output,
+                &mut model,
+                &opts,
+            )?)
+        })?;
     report(&summary, global, args.io.output == "-")
 }
 

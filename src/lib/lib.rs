@@ -31,6 +31,7 @@ pub mod outcome;
 pub mod progress;
 pub mod report;
 pub mod score;
+pub mod shard;
 pub mod signals;
 pub mod table;
 pub mod uid;

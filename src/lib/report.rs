@@ -61,9 +61,16 @@ impl Summary {
 
     /// One line for people: `clip: 11 rows (8 ok, 2 failed, 1 skipped) — corrupt_media 2 — 3.1 MB in 1.2 s`.
     pub fn human(&self) -> String {
+        let stage = match self.extra.get("shard").and_then(|s| s.as_str()) {
+            Some(shard) => format!("{} [part {shard}]", self.stage),
+            None => self.stage.to_string(),
+        };
+        if self.extra.contains_key("already_complete") {
+            return format!("{stage}: already complete (its marker exists); nothing to do");
+        }
         let mut line = format!(
             "{}: {} rows ({} ok, {} failed, {} skipped)",
-            self.stage,
+            stage,
             self.rows,
             self.count(Status::Ok),
             self.count(Status::Failed),

@@ -21,6 +21,7 @@ mod miner;
 mod postgres;
 mod push_hf;
 mod score;
+mod shards;
 mod tables;
 mod text_model;
 mod validate;

@@ -107,12 +107,13 @@ pub fn dedup_answer<'i>(
 /// batches; rows are written in input order with every input column kept.
 pub fn dedup_table<'i>(
     input: &str,
+    shard: Option<crate::shard::Shard>,
     output: &str,
     mut index: Option<&mut (dyn VectorIndex + 'i)>,
     insert: bool,
     cfg: &ScoreConfig,
 ) -> Result<Summary, DedupError> {
-    let mut reader = TableReader::<DedupInput>::open(input)?;
+    let mut reader = TableReader::<DedupInput>::open_shard(input, shard, crate::shard::BY_ANSWER)?;
     let mut writer = ExtendingWriter::<DedupColumns>::create(output, reader.schema())?;
     let mut summary = Summary::new("dedup");
     for_each_group(
@@ -158,7 +159,8 @@ fn check_same_columns(shards: &[String]) -> Result<(), TableError> {
     let reference = crate::table::open_raw(first)?;
     for shard in rest {
         let other = crate::table::open_raw(shard)?;
-        if let Some(difference) = column_difference(&reference.schema, &other.schema) {
+        if let Some(difference) = crate::table::column_difference(&reference.schema, &other.schema)
+        {
             return Err(TableError::SchemaMismatch {
                 path: other.path,
                 reference: reference.path.clone(),
@@ -167,36 +169,6 @@ fn check_same_columns(shards: &[String]) -> Result<(), TableError> {
         }
     }
     Ok(())
-}
-
-/// The first difference between two schemas' columns, in words; `None` when they agree.
-fn column_difference(a: &arrow_schema::Schema, b: &arrow_schema::Schema) -> Option<String> {
-    for (i, fa) in a.fields().iter().enumerate() {
-        let Some(fb) = b.fields().get(i) else {
-            return Some(format!(
-                "column `{}` (number {}) is missing",
-                fa.name(),
-                i + 1
-            ));
-        };
-        if fa.name() != fb.name() {
-            return Some(format!(
-                "column {} is `{}`, expected `{}`",
-                i + 1,
-                fb.name(),
-                fa.name()
-            ));
-        }
-        if fa.data_type() != fb.data_type() {
-            let (ta, tb) = (fa.data_type(), fb.data_type());
-            return Some(format!(
-                "column `{}` has type {tb}, expected {ta}",
-                fa.name()
-            ));
-        }
-    }
-    let extra = b.fields().get(a.fields().len())?;
-    Some(format!("extra column `{}`", extra.name()))
 }
 
 /// `--scope dataset`: keeps the first of every group of near-duplicates across `shards` (in

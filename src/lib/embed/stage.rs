@@ -14,6 +14,7 @@ use super::{
 use crate::model::{ImageBind, ModelError};
 use crate::outcome::{ErrorClass, Outcome, Status};
 use crate::report::Summary;
+use crate::shard::Shard;
 use crate::table::embeddings::{EmbedColumns, EmbedInput, TextEmbeddingRow};
 use crate::table::{ExtendingWriter, TableError, TableReader, TableWriter};
 
@@ -83,23 +84,24 @@ fn columns(info: &ModelInfo, embedded: Option<Embedded>, input: &EmbedInput) -> 
 /// `on_rows(n)` is called as rows are written.
 pub fn embed_table(
     input: &str,
+    shard: Option<Shard>,
     output: &str,
     model: &mut ImageBind,
     opts: &EmbedOptions,
     on_rows: &dyn Fn(usize),
 ) -> Result<Summary, TableError> {
-    embed_table_with(prepare, input, output, model, opts, on_rows)
+    let reader = TableReader::<EmbedInput>::open_shard(input, shard, crate::shard::BY_VIDEO)?;
+    embed_table_with(prepare, reader, output, model, opts, on_rows)
 }
 
 fn embed_table_with(
     prepare: PrepareFn,
-    input: &str,
+    mut reader: TableReader<EmbedInput>,
     output: &str,
     model: &mut ImageBind,
     opts: &EmbedOptions,
     on_rows: &dyn Fn(usize),
 ) -> Result<Summary, TableError> {
-    let mut reader = TableReader::<EmbedInput>::open(input)?;
     let mut writer = ExtendingWriter::<EmbedColumns>::create(output, reader.schema())?;
     let mut summary = Summary::new("embed");
     let info = ModelInfo {
@@ -250,7 +252,7 @@ mod tests {
         let written = Cell::new(0);
         let summary = embed_table_with(
             prepare_or_panic,
-            &input,
+            TableReader::open(&input).unwrap(),
             &output,
             &mut tiny_model(),
             &opts,

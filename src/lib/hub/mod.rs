@@ -207,16 +207,28 @@ fn part_rows(path: &std::path::Path) -> Result<usize, String> {
 }
 
 /// The identity of an input: its content hash (so pushing the same file twice adds nothing),
-/// or a fresh id per part for a stream.
+/// for a folder of tables the hash of its files' hashes, or a fresh id per part for a stream.
 fn input_key(input: &str) -> Result<Option<String>, HubError> {
     if input == "-" {
         return Ok(None);
     }
-    let hash =
-        crate::media::sha256_file(std::path::Path::new(input)).map_err(|source| HubError::Io {
-            path: input.into(),
+    let path = std::path::Path::new(input);
+    let hash_of = |file: &std::path::Path| {
+        crate::media::sha256_file(file).map_err(|source| HubError::Io {
+            path: file.to_path_buf(),
             source,
-        })?;
+        })
+    };
+    let hash = if path.is_dir() {
+        let mut listing = String::new();
+        for file in crate::table::part_files(path)? {
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            listing.push_str(&format!("{name} {}\n", hash_of(&file)?));
+        }
+        crate::hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(listing.as_bytes()))
+    } else {
+        hash_of(path)?
+    };
     Ok(Some(hash[..24].to_string()))
 }
 

@@ -385,13 +385,14 @@ async fn download_with_retries(
 /// called as each row finishes (for progress).
 pub async fn clip_table(
     input: &str,
+    shard: Option<crate::shard::Shard>,
     output: &str,
     opts: Arc<ClipOptions>,
     jobs: usize,
     on_done: impl Fn(&ClipRow),
 ) -> Result<crate::report::Summary, crate::table::TableError> {
     use crate::table::{TableReader, TableWriter};
-    let reader = TableReader::<CandidateRow>::open(input)?;
+    let reader = TableReader::<CandidateRow>::open_shard(input, shard, crate::shard::BY_VIDEO)?;
     let mut writer = TableWriter::<ClipRow>::create(output)?;
     let mut summary = crate::report::Summary::new("clip");
     let mut reused = 0usize;

@@ -2,6 +2,7 @@
 //! Every source yields `candidates` rows; whatever could not be used is kept as a row with a
 //! status and an error class, never dropped.
 
+use crate::shard::Shard;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -137,7 +138,15 @@ pub async fn search_urls(
     urls: Vec<String>,
     query: Option<String>,
 ) -> Vec<CandidateRow> {
-    let ranked: Vec<(usize, String)> = urls.into_iter().enumerate().collect();
+    search_ranked_urls(opts, urls.into_iter().enumerate().collect(), query).await
+}
+
+/// [`search_urls`] over URLs with their ranks (their lines in the whole list).
+async fn search_ranked_urls(
+    opts: &SearchOptions,
+    ranked: Vec<(usize, String)>,
+    query: Option<String>,
+) -> Vec<CandidateRow> {
     let work = |(rank, url): (usize, String)| {
         let (opts, query) = (opts.clone(), query.clone());
         async move { url_row(&opts, url, query, rank).await }
@@ -220,11 +229,26 @@ fn has_media_extension(path: &Path) -> bool {
 
 /// One row per media file under `root`, probed with FFmpeg and hashed, on all cores.
 pub fn search_dir(root: &Path, query: Option<&str>) -> std::io::Result<(Vec<CandidateRow>, usize)> {
+    search_dir_part(root, query, None)
+}
+
+/// [`search_dir`] keeping only the files of `shard` (by their path under `root`, so the same
+/// folder splits the same wherever it is mounted); ranks stay those of the whole folder.
+fn search_dir_part(
+    root: &Path,
+    query: Option<&str>,
+    shard: Option<Shard>,
+) -> std::io::Result<(Vec<CandidateRow>, usize)> {
     let root = root.canonicalize()?;
     let (files, others) = media_files(&root)?;
+    let mine = |path: &Path| {
+        let key = path.strip_prefix(&root).unwrap_or(path).to_string_lossy();
+        shard.is_none_or(|s| s.contains(&key))
+    };
     let rows = files
         .par_iter()
         .enumerate()
+        .filter(|(_, path)| mine(path))
         .map(|(rank, path)| file_row(path, query, rank))
         .collect();
     Ok((rows, others))
@@ -286,9 +310,11 @@ pub enum SearchError {
 }
 
 /// Searches `source` and writes the `candidates` table to `output`; `query` is recorded on
-/// every row (YouTube rows carry their own query).
+/// every row (YouTube rows carry their own query). With `shard`, only its queries, URLs or files
+/// (by path under the folder) are searched; ranks stay those of the whole list.
 pub async fn search_table(
     source: &SearchSource,
+    shard: Option<Shard>,
     query: Option<&str>,
     opts: &SearchOptions,
     output: &str,
@@ -300,17 +326,25 @@ pub async fn search_table(
     let mut summary = crate::report::Summary::new("search");
     let rows = match source {
         SearchSource::Dir { root } => {
-            let (rows, others) = search_dir(root, query).map_err(io(root))?;
+            let (rows, others) = search_dir_part(root, query, shard).map_err(io(root))?;
             summary.set("ignored_files", others);
             rows
         }
         SearchSource::Urls { file } => {
             let urls = read_url_list(file).map_err(io(file))?;
-            search_urls(opts, urls, query.map(str::to_owned)).await
+            let ranked = urls
+                .into_iter()
+                .enumerate()
+                .filter(|(_, url)| shard.is_none_or(|s| s.contains(url)))
+                .collect();
+            search_ranked_urls(opts, ranked, query.map(str::to_owned)).await
         }
         SearchSource::Youtube { queries, wanted } => {
             let mut rows = Vec::new();
-            for q in queries {
+            for q in queries
+                .iter()
+                .filter(|q| shard.is_none_or(|s| s.contains(q)))
+            {
                 rows.extend(search_youtube(opts, q, *wanted).await);
             }
             rows

@@ -127,6 +127,11 @@ pub fn cut(
             is_video: idx == video,
         });
     }
+    // Bit-exact muxing: no random track UIDs (Matroska/WebM) and no muxer version tag, so the
+    // same cut of the same file is the same bytes (its content hash is stable across runs,
+    // machines and the parts of a sharded run).
+    // SAFETY: the format context was just allocated by output_as and is not written yet.
+    unsafe { (*octx.as_mut_ptr()).flags |= ffmpeg_next::ffi::AVFMT_FLAG_BITEXACT };
     octx.write_header().map_err(write_err)?;
     let output_tbs: Vec<Rational> = octx.streams().map(|s| s.time_base()).collect();
 

@@ -343,10 +343,11 @@ fn finish(mut out: Vec<ScoreColumns>, a: AnswerScore) -> Vec<ScoreColumns> {
 /// miner and score for the moving average.
 pub fn score_table(
     input: &str,
+    shard: Option<crate::shard::Shard>,
     output: &str,
     scorer: &mut Scorer,
 ) -> Result<(Summary, Vec<MinerAnswer>), ScoreError> {
-    let mut reader = TableReader::<ScoreInput>::open(input)?;
+    let mut reader = TableReader::<ScoreInput>::open_shard(input, shard, crate::shard::BY_ANSWER)?;
     let mut writer = ExtendingWriter::<ScoreColumns>::create(output, reader.schema())?;
     let mut summary = Summary::new("score");
     let mut answers = Vec::new();

@@ -7,8 +7,13 @@ use parquet::file::metadata::ParquetMetaDataReader;
 
 /// The number of rows of the table at `path`, from the Parquet footer alone (no column data is
 /// read). `None` when that is not known up front: stdin (`-`), a named pipe, an Arrow IPC
-/// stream, or a file that cannot be read (opening it as a table reports why).
+/// stream, or a file that cannot be read (opening it as a table reports why). A folder of
+/// tables holds the sum of its files' rows.
 pub fn total_rows(path: &str) -> Option<u64> {
+    if path != "-" && std::path::Path::new(path).is_dir() {
+        let files = super::part_files(std::path::Path::new(path)).ok()?;
+        return files.iter().map(|f| total_rows(f.to_str()?)).sum();
+    }
     // Only regular files: opening a pipe here would take bytes from the real reader.
     if path == "-" || !std::fs::metadata(path).ok()?.is_file() {
         return None;

@@ -273,8 +273,21 @@ pub struct RawTable {
     pub path: PathBuf,
 }
 
-/// Opens a Parquet file or Arrow IPC stream, whatever its schema; `-` reads stdin.
+/// Opens a Parquet file or Arrow IPC stream, whatever its schema; `-` reads stdin. A folder is
+/// read as one table: the parts of a sharded stage, or its Parquet files (see [`super::parts`]).
 pub fn open_raw(path: &str) -> Result<RawTable, TableError> {
+    if path != "-" && Path::new(path).is_dir() {
+        return super::parts::open_folder(Path::new(path));
+    }
+    open_one(path)
+}
+
+/// Opens one file as [`open_raw`] does.
+pub(super) fn open_file(path: &Path) -> Result<RawTable, TableError> {
+    open_one(&path.to_string_lossy())
+}
+
+fn open_one(path: &str) -> Result<RawTable, TableError> {
     let shown = display_path(path);
     let io_err = |e: std::io::Error| TableError::Io {
         path: shown.clone(),
@@ -421,6 +434,16 @@ impl<T: Table> TableReader<T> {
     /// Opens a Parquet file or Arrow IPC stream (`-` reads stdin) and checks its schema.
     pub fn open(path: &str) -> Result<Self, TableError> {
         Self::from_raw(open_raw(path)?)
+    }
+
+    /// Opens `path` as [`open`](Self::open) does, keeping only the rows of `shard` (by the first
+    /// of the `keys` columns the table has; every row when `None`).
+    pub fn open_shard(
+        path: &str,
+        shard: Option<crate::shard::Shard>,
+        keys: &[&str],
+    ) -> Result<Self, TableError> {
+        Self::from_raw(open_raw(path)?.take_shard(shard, keys)?)
     }
 
     /// Reads a table already opened with [`open_raw`] (a caller that looked at its schema

@@ -10,6 +10,7 @@ mod count;
 mod groups;
 mod io;
 mod macros;
+mod parts;
 mod show;
 
 pub mod candidates;
@@ -37,6 +38,7 @@ pub use groups::{for_each_group, group_batches};
 pub use io::{
     open_raw, read_all, ExtendingWriter, RawTable, StreamFormat, TableReader, TableWriter,
 };
+pub use parts::part_files;
 pub use show::{cell_text, render};
 
 /// Key-value metadata keys stored in every file omega writes.
@@ -141,6 +143,8 @@ pub enum TableError {
         reference: PathBuf,
         difference: String,
     },
+    #[error("{path}: {message}")]
+    IncompleteFolder { path: PathBuf, message: String },
     #[error("{path}: no column `{column}` (columns: {})", .available.join(", "))]
     UnknownColumn {
         path: PathBuf,
@@ -154,6 +158,36 @@ pub enum TableError {
         found: u32,
         supported: u32,
     },
+}
+
+/// The first difference between two schemas' columns, in words; `None` when they agree.
+pub fn column_difference(a: &arrow_schema::Schema, b: &arrow_schema::Schema) -> Option<String> {
+    for (i, fa) in a.fields().iter().enumerate() {
+        let Some(fb) = b.fields().get(i) else {
+            return Some(format!(
+                "column `{}` (number {}) is missing",
+                fa.name(),
+                i + 1
+            ));
+        };
+        if fa.name() != fb.name() {
+            return Some(format!(
+                "column {} is `{}`, expected `{}`",
+                i + 1,
+                fb.name(),
+                fa.name()
+            ));
+        }
+        if fa.data_type() != fb.data_type() {
+            let (ta, tb) = (fa.data_type(), fb.data_type());
+            return Some(format!(
+                "column `{}` has type {tb}, expected {ta}",
+                fa.name()
+            ));
+        }
+    }
+    let extra = b.fields().get(a.fields().len())?;
+    Some(format!("extra column `{}`", extra.name()))
 }
 
 /// Positions of the declared columns in a file's schema, checking names and types.

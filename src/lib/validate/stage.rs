@@ -10,6 +10,7 @@ use super::{validate_response, ValidateOptions};
 use crate::model::ImageBind;
 use crate::outcome::Status;
 use crate::report::Summary;
+use crate::shard::Shard;
 use crate::table::responses::{EmbeddedClipView, ResponseRow};
 use crate::table::validated::ValidatedColumns;
 use crate::table::{group_batches, open_raw, ExtendingWriter, Table, TableError, TableReader};
@@ -27,13 +28,14 @@ type Batches = Box<dyn Iterator<Item = Result<(RecordBatch, Vec<ResponseRow>), T
 
 /// The input as responses: a `responses` table as is (streamed, every column kept), or an
 /// `embeddings` table whose `ok` rows become responses grouped by query (one answer per
-/// query; the other rows are left out and counted), keeping the table's other columns after
-/// the response columns.
+/// query, its rows brought together; the other rows are left out and counted), keeping the
+/// table's other columns after the response columns.
 fn read_responses(
     input: &str,
+    shard: Option<Shard>,
     summary: &mut Summary,
 ) -> Result<(Batches, SchemaRef, std::path::PathBuf), TableError> {
-    let raw = open_raw(input)?;
+    let raw = open_raw(input)?.take_shard(shard, crate::shard::BY_ANSWER)?;
     if raw.schema.column_with_name("response_id").is_some() {
         let mut reader = TableReader::<ResponseRow>::from_raw(raw)?;
         let (schema, path) = (reader.schema().clone(), reader.path().to_path_buf());
@@ -81,13 +83,43 @@ fn read_responses(
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-        batches.push(Ok((raw, responses)));
+        batches.push((raw, responses));
     }
+    let grouped = group_by_query(&schema, batches).map_err(|e| TableError::Format {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     if not_embedded > 0 {
         tracing::warn!("{input}: {not_embedded} rows were not embedded (status not ok) and are not part of any answer");
     }
     summary.set("rows_not_embedded", not_embedded);
-    Ok((Box::new(batches.into_iter()), schema, path))
+    Ok((Box::new(std::iter::once(Ok(grouped))), schema, path))
+}
+
+/// The curator's responses in one batch, the rows of each query together (queries in order of
+/// first appearance, rows in input order within one): a folder of `embed` parts, split by video,
+/// holds each query's rows in several places.
+fn group_by_query(
+    schema: &SchemaRef,
+    batches: Vec<(RecordBatch, Vec<ResponseRow>)>,
+) -> Result<(RecordBatch, Vec<ResponseRow>), arrow_schema::ArrowError> {
+    let (raw, rows): (Vec<RecordBatch>, Vec<Vec<ResponseRow>>) = batches.into_iter().unzip();
+    let raw = arrow_select::concat::concat_batches(schema, &raw)?;
+    let rows: Vec<ResponseRow> = rows.into_iter().flatten().collect();
+    let mut first_seen: std::collections::HashMap<&str, usize> = Default::default();
+    let mut order: Vec<(usize, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let next = first_seen.len();
+            (*first_seen.entry(r.response_id.as_str()).or_insert(next), i)
+        })
+        .collect();
+    order.sort_unstable();
+    let take = arrow_array::UInt32Array::from_iter_values(order.iter().map(|&(_, i)| i as u32));
+    let raw = arrow_select::take::take_record_batch(&raw, &take)?;
+    let rows = order.iter().map(|&(_, i)| rows[i].clone()).collect();
+    Ok((raw, rows))
 }
 
 /// A curator's embedded clip as a video of the answer for its query.
@@ -112,24 +144,32 @@ fn response_of(r: EmbeddedClipView) -> ResponseRow {
     }
 }
 
+/// The random choices of one answer's spot check: with a seed, drawn from the seed and the
+/// answer alone, so an answer is checked the same way whatever else the input holds (a part
+/// of a sharded run decides exactly as the whole run does).
+fn answer_rng(seed: Option<u64>, response_id: &str) -> fastrand::Rng {
+    match seed {
+        Some(seed) => fastrand::Rng::with_seed(seed ^ crate::shard::key_hash(response_id)),
+        None => fastrand::Rng::new(),
+    }
+}
+
 /// Validates every answer of `input` (a `responses` table, or an `embeddings` table whose rows
 /// are grouped by query) into `output`.
 pub fn validate_table(
     input: &str,
+    shard: Option<Shard>,
     output: &str,
     model: &mut ImageBind,
     opts: &ValidateOptions,
 ) -> Result<Summary, ValidateError> {
     let mut summary = Summary::new("validate");
-    let (batches, schema, path) = read_responses(input, &mut summary)?;
+    let (batches, schema, path) = read_responses(input, shard, &mut summary)?;
     let mut writer = ExtendingWriter::<ValidatedColumns>::create(output, &schema)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(ValidateError::Runtime)?;
-    let mut rng = opts
-        .seed
-        .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
     let (mut answers, mut passed) = (0usize, 0usize);
     group_batches(
         batches,
@@ -137,6 +177,7 @@ pub fn validate_table(
         &path,
         |r| &r.response_id,
         |group, raw| -> Result<(), ValidateError> {
+            let mut rng = answer_rng(opts.seed, &group[0].response_id);
             let added = validate_response(&group, model, opts, &mut rng, &rt);
             answers += 1;
             passed += usize::from(added[0].response_passed);

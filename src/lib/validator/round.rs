@@ -204,6 +204,7 @@ pub fn judge(
         opts.seed = Some(opts.seed.unwrap_or(0) ^ round.round);
         validate_table(
             &round.text("responses.parquet"),
+            None,
             &round.text("validated.parquet"),
             &mut judges.imagebind,
             &opts,
@@ -221,6 +222,7 @@ pub fn judge(
         };
         dedup_table(
             &round.text("validated.parquet"),
+            None,
             &round.text("deduped.parquet"),
             Some(&mut overlay),
             true,
@@ -236,6 +238,7 @@ pub fn judge(
         scorer.stuffing = judges.stuffing.as_mut();
         score_table(
             &round.text("deduped.parquet"),
+            None,
             &round.text("scored.parquet"),
             &mut scorer,
         )?;
