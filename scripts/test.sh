@@ -11,7 +11,8 @@ if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 
   rustup component add clippy rustfmt
 fi
 cargo fmt --check
-cargo clippy --locked --all-targets --features ann -- -D warnings
+# The optional backends (ann: usearch; milvus: the Milvus client) are built and tested too.
+cargo clippy --locked --all-targets --features ann,milvus -- -D warnings
 # Benchmarks must keep compiling; the tests are the library's, the binary's and tests/.
-cargo build --locked --benches --features ann
-cargo test --locked --lib --bins --tests --features ann "$@"
+cargo build --locked --benches --features ann,milvus
+cargo test --locked --lib --bins --tests --features ann,milvus "$@"

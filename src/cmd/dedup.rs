@@ -1,12 +1,12 @@
 //! `omega dedup`: de-duplication and novelty, and the index of accepted videos.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use omega::dedup::{build_index, dedup_dataset, dedup_table};
 use omega::index::{self, AnnParams, Backend};
 use omega::report::Summary;
+use omega::table::EMBEDDING_DIM;
 
 use super::args::{ConfigArg, ShardArg, TableIo};
 use super::{report, Global};
@@ -21,7 +21,11 @@ use super::{report, Global};
 ///
 /// The index (--index DIR) is exact: f16 unit vectors in a memory-mapped file, scanned on all
 /// cores; inserts are crash-safe (an interrupted insert is dropped on the next open, and a
-/// rerun adds exactly what is missing).
+/// rerun adds exactly what is missing). --index milvus://HOST:PORT/COLLECTION keeps it in a
+/// Milvus collection shared by every worker and validator (`--features milvus` builds; see
+/// README, "The novelty index in Milvus"): candidates come from Milvus, the cosine of each is
+/// computed here on its stored vector, and inserts are idempotent there too.
+/// --build-index LOCATION loads tables, or an embedded index folder, into any index.
 ///
 /// KEY (--shard, --scope answer only): the answer (response_id). Against a shared --index the
 /// parts only read it; --insert, --build-index and --scope dataset are global steps (each
@@ -31,6 +35,7 @@ use super::{report, Global};
 /// Examples:
 ///   omega dedup -i validated.parquet -o deduped.parquet --index index/ --insert
 ///   omega dedup --build-index index/ shard-0001.parquet shard-0002.parquet
+///   omega dedup --build-index milvus://10.0.0.5:19530/omega_videos index/
 ///   omega dedup --scope dataset -o unique.parquet --drop-duplicates shard-*.parquet
 ///   omega dedup -i validated/ -o deduped/ --shard 2/8 --index index/
 #[derive(clap::Args)]
@@ -38,9 +43,10 @@ use super::{report, Global};
 pub struct Args {
     #[command(flatten)]
     io: TableIo,
-    /// The index of accepted videos (created if missing).
-    #[arg(long, value_name = "DIR")]
-    index: Option<PathBuf>,
+    /// The index of accepted videos (created if missing): a folder, or
+    /// milvus://HOST:PORT/COLLECTION[?index=IVF_SQ8&nlist=4096&nprobe=64].
+    #[arg(long, value_name = "LOCATION")]
+    index: Option<String>,
     /// Index implementation: exact, or ann (usearch HNSW + exact re-rank; `--features ann` builds).
     #[arg(long, value_enum, default_value = "exact")]
     backend: Backend,
@@ -54,9 +60,10 @@ pub struct Args {
     /// Add the novel videos of each answer to the index after judging it.
     #[arg(long, requires = "index")]
     insert: bool,
-    /// Build (or extend) the index at DIR from tables with `video_id` and `video_emb`, then stop.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["index", "insert"])]
-    build_index: Option<PathBuf>,
+    /// Build (or extend) the index at LOCATION from tables with `video_id` and `video_emb` (or
+    /// embedded index folders), then stop.
+    #[arg(long, value_name = "LOCATION", conflicts_with_all = ["index", "insert"])]
+    build_index: Option<String>,
     /// `answer` (each answer of a `validated` table) or `dataset` (near-duplicates across the
     /// shards given as TABLES, streaming; the first of each group is kept; a global step, run
     /// once over all shards).
@@ -83,9 +90,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         rerank: args.ann_rerank,
         ..AnnParams::default()
     };
-    let open = |dir: &std::path::Path| {
-        index::open(dir, args.backend, params)
-            .with_context(|| format!("opening the index {}", dir.display()))
+    let open = |location: &str| {
+        index::open_location(location, args.backend, params, EMBEDDING_DIM)
+            .with_context(|| format!("opening the index {location}"))
     };
     if let Some(dir) = &args.build_index {
         if args.tables.is_empty() {
@@ -114,7 +121,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         }
         // Without --index, a scratch index holds the kept rows.
         let scratch = std::env::temp_dir().join(format!("omega-dedup-{}", std::process::id()));
-        let mut index = open(args.index.as_deref().unwrap_or(&scratch))?;
+        let scratch_location = scratch.to_string_lossy();
+        let mut index = open(args.index.as_deref().unwrap_or(&scratch_location))?;
         let result = dedup_dataset(
             &args.tables,
             &args.io.output,

@@ -72,7 +72,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let mut model = args.imagebind.load(args.threads)?;
     if let Some(dir) = &args.dump_inputs {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -93,6 +92,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         bail!("--shard splits an input table; texts are embedded in one run");
     }
     let summary = args.shard.run("embed", &args.output, started, |output| {
+        // The model loads only when the part is to be run (a complete part exits at once).
+        let mut model = args.imagebind.load(args.threads)?;
         let mut summary = if !texts.is_empty() {
             embed_text_table(&texts, output, &mut model, &opts)?
         } else {

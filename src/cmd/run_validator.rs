@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use omega::hub::remote::RetryPolicy;
 use omega::hub::{Layout, PushOptions};
 use omega::index::{self, AnnParams, Backend};
+use omega::table::EMBEDDING_DIM;
 use omega::validate::{CheckMode, ValidateOptions};
 use omega::validator::round::Judges;
 use omega::validator::run::{Neurons, Publisher, Topics, Validator, ValidatorConfig};
@@ -162,6 +163,10 @@ pub struct Args {
     /// The novelty index backend.
     #[arg(long = "index.backend", value_enum, default_value = "exact")]
     backend: Backend,
+    /// The novelty index: a folder (default DATA_DIR/index), or a Milvus collection shared by
+    /// several validators, milvus://HOST:PORT/COLLECTION (`--features milvus` builds).
+    #[arg(long = "index", value_name = "LOCATION")]
+    index: Option<String>,
     /// Publish accepted rows to this Hugging Face dataset (ORG/NAME).
     #[arg(
         long,
@@ -232,8 +237,17 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         },
     };
     let judges = judges(&args, &data, cfg.clone())?;
-    let index = index::open(&data.join("index"), args.backend, AnnParams::default())
-        .with_context(|| format!("opening the index {}", data.join("index").display()))?;
+    let index_location = match &args.index {
+        Some(location) => location.clone(),
+        None => data.join("index").to_string_lossy().into_owned(),
+    };
+    let index = index::open_location(
+        &index_location,
+        args.backend,
+        AnnParams::default(),
+        EMBEDDING_DIM,
+    )
+    .with_context(|| format!("opening the index {index_location}"))?;
     let validator_cfg = ValidatorConfig {
         netuid: args.netuid,
         data_dir: data.clone(),

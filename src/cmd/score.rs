@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use omega::model::{SentenceModel, TextClassifier};
+use omega::model::{ImageBind, SentenceModel, TextClassifier};
 use omega::score::ema::MinerScores;
 use omega::score::{score_table, Scorer};
 use omega::uid::Uid;
@@ -70,27 +70,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         );
     }
     let cfg = args.config.load()?;
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut imagebind = args.imagebind.load(None)?;
-    let mut text = SentenceModel::load(&args.text_model, cores)
-        .with_context(|| format!("loading {}", args.text_model.display()))?;
-    let mut classifier = match &args.stuffing_model {
-        Some(dir) => Some(
-            TextClassifier::load(dir, cores)
-                .with_context(|| format!("loading {}", dir.display()))?,
-        ),
-        None => {
-            if !global.quiet {
-                eprintln!("omega score: notice: no --stuffing-model: the classifier stuffing check is skipped (the extraneous-chunk check runs)");
-            }
-            None
-        }
-    };
-    let mut scorer = Scorer::new(&mut imagebind, &mut text, cfg.clone());
-    scorer.stuffing = classifier.as_mut();
     let summary = args
         .shard
         .run("score", &args.io.output, started, |output| {
+            // Models load only when the part is to be run (a complete part exits at once).
+            let (mut imagebind, mut text, mut classifier) = load_models(&args, global.quiet)?;
+            let mut scorer = Scorer::new(&mut imagebind, &mut text, cfg.clone());
+            scorer.stuffing = classifier.as_mut();
             let (mut summary, answers) =
                 score_table(&args.io.input, args.shard.shard, output, &mut scorer)?;
             if let Some(path) = &args.state {
@@ -105,4 +91,28 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             Ok(summary)
         })?;
     report(&summary, global, args.io.output == "-")
+}
+
+/// ImageBind, the text model and the stuffing classifier when one is given.
+fn load_models(
+    args: &Args,
+    quiet: bool,
+) -> anyhow::Result<(ImageBind, SentenceModel, Option<TextClassifier>)> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let imagebind = args.imagebind.load(None)?;
+    let text = SentenceModel::load(&args.text_model, cores)
+        .with_context(|| format!("loading {}", args.text_model.display()))?;
+    let classifier = match &args.stuffing_model {
+        Some(dir) => Some(
+            TextClassifier::load(dir, cores)
+                .with_context(|| format!("loading {}", dir.display()))?,
+        ),
+        None => {
+            if !quiet {
+                eprintln!("omega score: notice: no --stuffing-model: the classifier stuffing check is skipped (the extraneous-chunk check runs)");
+            }
+            None
+        }
+    };
+    Ok((imagebind, text, classifier))
 }

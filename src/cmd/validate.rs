@@ -68,7 +68,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         Check::All => CheckMode::All,
         Check::None => CheckMode::None,
     };
-    let mut model = args.imagebind.load(None)?;
     let mut clip = ClipOptions::new(args.media_dir.clone(), args.ytdlp.ytdlp());
     clip.timeout = args.timeout;
     clip.retries = 0;
@@ -82,6 +81,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let summary = args
         .shard
         .run("validate", &args.io.output, started, |output| {
+            // The model loads only when the part is to be run (a complete part exits at once).
+            let mut model = args.imagebind.load(None)?;
             Ok(validate_table(
                 &args.io.input,
                 args.shard.shard,

@@ -14,7 +14,7 @@ use omega::table::TableWriter;
 
 /// A validated answer of real clips: Big Buck Bunny in H.264 and VP9 (the same footage),
 /// movie-hello and the rocket launch.
-fn validated(work: &Path) -> PathBuf {
+pub fn validated(work: &Path) -> PathBuf {
     let e = embedded_clips(
         work,
         &[
@@ -29,7 +29,7 @@ fn validated(work: &Path) -> PathBuf {
     work.join("v.parquet")
 }
 
-fn dedup(input: &Path, out: &Path, extra: &[&str]) -> Vec<DedupColumns> {
+pub fn dedup(input: &Path, out: &Path, extra: &[&str]) -> Vec<DedupColumns> {
     run_ok(
         omega()
             .args(["dedup", "-i"])
@@ -133,7 +133,7 @@ fn build_index(dir: &Path, table: &Path) {
 }
 
 /// `n` random vectors written as a shard; returns them.
-fn random_table(path: &Path, n: usize, seed: u64) -> Vec<(String, Vec<f32>)> {
+pub fn random_table(path: &Path, n: usize, seed: u64) -> Vec<(String, Vec<f32>)> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let rows: Vec<(String, Vec<f32>)> = (0..n)
         .map(|i| {

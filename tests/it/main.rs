@@ -17,9 +17,12 @@ mod imagebind_audio;
 mod imagebind_text;
 mod imagebind_video;
 mod market;
+#[cfg(feature = "milvus")]
+mod milvus;
 mod miner;
 mod postgres;
 mod push_hf;
+mod ray;
 mod score;
 mod shards;
 mod tables;

@@ -298,7 +298,10 @@ def main():
     say(f"  {single_s:.1f} s")
 
     remove_stale_namespaces()
-    cluster = Cluster(dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
+    # RAY_AUTH_MODE explicit: otherwise Ray 2.60 turns token authentication on when it finds
+    # a ~/.ray/auth_token (which a local `ray.init()` leaves), and a node or the driver that did
+    # not read the same file is refused. The namespace already keeps everyone else out.
+    cluster = Cluster(dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled"))
     atexit.register(cluster.stop)
     # SIGTERM (a test harness's timeout) and SIGINT unwind through the finally below.
     for sig in (signal.SIGTERM, signal.SIGINT):

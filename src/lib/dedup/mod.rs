@@ -133,10 +133,18 @@ pub fn dedup_table<'i>(
 }
 
 /// Adds every `ok` row with a video embedding of `tables` (embeddings, responses, validated or
-/// deduped tables) to the index. Returns how many were new.
+/// deduped tables) to the index, and every vector of the embedded index folders among them
+/// (loading an exact index into Milvus). Returns how many were new.
 pub fn build_index(index: &mut dyn VectorIndex, tables: &[String]) -> Result<usize, DedupError> {
     let mut added = 0;
     for t in tables {
+        if crate::index::ExactIndex::is_index(std::path::Path::new(t)) {
+            added += copy_index(
+                &crate::index::ExactIndex::open(std::path::Path::new(t))?,
+                index,
+            )?;
+            continue;
+        }
         for batch in TableReader::<IndexInput>::open(t)? {
             let items: Vec<(String, Vec<f32>)> = batch?
                 .into_iter()
@@ -145,6 +153,22 @@ pub fn build_index(index: &mut dyn VectorIndex, tables: &[String]) -> Result<usi
                 .collect();
             added += index.insert(&items)?;
         }
+    }
+    Ok(added)
+}
+
+/// Copies every vector of `from` into `to`, a batch at a time. Returns how many were new.
+fn copy_index(
+    from: &crate::index::ExactIndex,
+    to: &mut dyn VectorIndex,
+) -> Result<usize, DedupError> {
+    let mut added = 0;
+    for start in (0..from.ids().len()).step_by(2048) {
+        let end = (start + 2048).min(from.ids().len());
+        let items: Vec<(String, Vec<f32>)> = (start..end)
+            .map(|i| (from.ids()[i].clone(), from.vector(i)))
+            .collect();
+        added += to.insert(&items)?;
     }
     Ok(added)
 }

@@ -200,6 +200,11 @@ impl ExactIndex {
         }))
     }
 
+    /// Whether `dir` holds an exact index (a committed `index.json`).
+    pub fn is_index(dir: &Path) -> bool {
+        dir.join(META).is_file()
+    }
+
     /// Values per stored vector.
     pub fn dim(&self) -> usize {
         self.dim

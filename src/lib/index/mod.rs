@@ -5,10 +5,14 @@
 #[cfg(feature = "ann")]
 mod ann;
 mod exact;
+#[cfg(feature = "milvus")]
+mod milvus;
 
 #[cfg(feature = "ann")]
 pub use ann::AnnIndex;
 pub use exact::ExactIndex;
+#[cfg(feature = "milvus")]
+pub use milvus::{MilvusIndex, MilvusLocation};
 
 /// HNSW parameters of the ANN backend. Connectivity and the build-time expansion shape the
 /// graph when it is built; the search-time expansion and the re-ranked candidates can change on
@@ -54,6 +58,10 @@ pub enum IndexError {
     },
     #[error("vector of {found} values, the index holds {expected}")]
     Dimension { expected: usize, found: usize },
+    #[error("{location}: {message}")]
+    Remote { location: String, message: String },
+    #[error("{0}")]
+    Location(String),
 }
 
 /// A store of id-tagged embeddings answering nearest-neighbour queries by cosine.
@@ -94,6 +102,31 @@ pub fn open(
             path: dir.to_path_buf(),
             message: "this omega was built without the `ann` backend: cargo build --release --features ann".into(),
         }),
+    }
+}
+
+/// Opens the index at `location`: a folder (with `backend`), or a Milvus collection
+/// `milvus://HOST:PORT/COLLECTION[?index=…]` holding `dim`-d vectors (the `milvus` feature).
+pub fn open_location(
+    location: &str,
+    backend: Backend,
+    params: AnnParams,
+    dim: usize,
+) -> Result<Box<dyn VectorIndex>, IndexError> {
+    if !location.starts_with("milvus://") {
+        return open(std::path::Path::new(location), backend, params);
+    }
+    #[cfg(feature = "milvus")]
+    {
+        let parsed: MilvusLocation = location.parse().map_err(IndexError::Location)?;
+        Ok(Box::new(MilvusIndex::open(&parsed, dim)?))
+    }
+    #[cfg(not(feature = "milvus"))]
+    {
+        let _ = dim;
+        Err(IndexError::Location(format!(
+            "{location}: this omega was built without the Milvus backend: cargo build --release --features milvus"
+        )))
     }
 }
 
