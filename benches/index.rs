@@ -7,48 +7,21 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+mod vectors;
+
 use omega::embed::npy::write_npy;
 use omega::index::{AnnIndex, AnnParams, ExactIndex, Neighbour, VectorIndex};
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
+    let Some(n) = vectors::bench_size() else {
         return;
-    }
-    let n: usize = std::env::var("OMEGA_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    };
     let work = PathBuf::from(
         std::env::var("OMEGA_BENCH_DIR").unwrap_or_else(|_| "target/bench-index".into()),
     );
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
-    let mut rng = fastrand::Rng::with_seed(42);
-    let gauss = |rng: &mut fastrand::Rng| -> f32 {
-        // Box–Muller.
-        let (u, v) = (rng.f32().max(1e-9), rng.f32());
-        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-    };
-    let centres: Vec<Vec<f32>> = (0..n / 100)
-        .map(|_| (0..1024).map(|_| gauss(&mut rng)).collect())
-        .collect();
-    let sample = |rng: &mut fastrand::Rng, spread: f32| -> Vec<f32> {
-        let c = &centres[rng.usize(..centres.len())];
-        c.iter().map(|x| x + spread * gauss(rng)).collect()
-    };
-    let items: Vec<(String, Vec<f32>)> = (0..n)
-        .map(|i| (format!("v{i}"), sample(&mut rng, 0.8)))
-        .collect();
-    let near: Vec<Vec<f32>> = (0..1000)
-        .map(|i| {
-            items[(i * 7919) % n]
-                .1
-                .iter()
-                .map(|x| x + 0.42 * gauss(&mut rng))
-                .collect()
-        })
-        .collect();
-    let fresh: Vec<Vec<f32>> = (0..1000).map(|_| sample(&mut rng, 0.8)).collect();
+    let vectors::Set { items, near, fresh } = vectors::clustered(n);
     let flat = |rows: &[Vec<f32>]| rows.concat();
     write_npy(
         &work.join("vectors.npy"),
