@@ -29,11 +29,15 @@ use super::Global;
 /// SIGINT/SIGTERM commits what is spooled before exiting. With `-i -` (an Arrow IPC stream on
 /// stdin) the stream is spooled part by part and committed every N rows.
 ///
+/// A global step (one spool, one dataset card): it takes no --shard; run it once over all the
+/// parts of a sharded `score` (`-i scored/` reads the folder, once every part is complete).
+///
 /// Examples:
 ///   omega push-hf -i scored.parquet --to dataset/
 ///   omega push-hf -i scored-*.parquet --repo my-org/omega-videos --layout shards
 ///   omega score ... -o - | omega push-hf -i - --repo my-org/videos --flush-at 1024
 ///   omega push-hf -i scored.parquet --repo my-org/videos --dry-run
+///   omega push-hf -i scored/ --repo my-org/videos          # the parts of `score --shard I/N`
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
