@@ -185,19 +185,30 @@ impl MilvusIndex {
         remote(&self.location, format!("{what}: {e}"))
     }
 
+    /// Sends a built request with `send` and waits for the answer; an error building or
+    /// sending it names `what`.
+    fn rpc<R, T, F>(
+        &self,
+        what: &str,
+        request: milvus::v2::error::Result<R>,
+        send: impl FnOnce(R) -> F,
+    ) -> Result<T, IndexError>
+    where
+        F: Future<Output = milvus::v2::error::Result<T>> + Send,
+        T: Send,
+    {
+        let request = request.map_err(|e| self.fail(what, e))?;
+        self.block(send(request)).map_err(|e| self.fail(what, e))
+    }
+
     /// Creates the collection and its index if missing, checks its dimension, loads it.
     fn prepare(&self) -> Result<(), IndexError> {
         let name = self.location.collection.as_str();
+        let has = HasCollectionRequest::builder()
+            .collection_name(name)
+            .build();
         let exists = self
-            .block(
-                self.client.has_collection(
-                    HasCollectionRequest::builder()
-                        .collection_name(name)
-                        .build()
-                        .map_err(|e| self.fail("has_collection", e))?,
-                ),
-            )
-            .map_err(|e| self.fail("has_collection", e))?
+            .rpc("has_collection", has, |r| self.client.has_collection(r))?
             .exists();
         if exists {
             self.check_dimension()?;
@@ -206,11 +217,8 @@ impl MilvusIndex {
         }
         let load = LoadCollectionRequest::builder()
             .collection_name(name)
-            .build()
-            .map_err(|e| self.fail("load_collection", e))?;
-        self.block(self.client.load_collection(load))
-            .map_err(|e| self.fail("load_collection", e))?;
-        Ok(())
+            .build();
+        self.rpc("load_collection", load, |r| self.client.load_collection(r))
     }
 
     fn create(&self) -> Result<(), IndexError> {
@@ -234,10 +242,10 @@ impl MilvusIndex {
             .collection_name(name)
             .schema(schema)
             .consistency_level(ConsistencyLevel::Strong)
-            .build()
-            .map_err(|e| self.fail("create_collection", e))?;
-        self.block(self.client.create_collection(create))
-            .map_err(|e| self.fail("create_collection", e))?;
+            .build();
+        self.rpc("create_collection", create, |r| {
+            self.client.create_collection(r)
+        })?;
         let kind = index_type(&self.location.index).map_err(|e| self.fail("index", e))?;
         // Milvus Lite wants the index named like its field; Milvus takes any name.
         let param = IndexParam::new()
@@ -252,20 +260,17 @@ impl MilvusIndex {
             .collection_name(name)
             .index_param(param)
             .sync(false)
-            .build()
-            .map_err(|e| self.fail("create_index", e))?;
-        self.block(self.client.create_index(index))
-            .map_err(|e| self.fail("create_index", e))
+            .build();
+        self.rpc("create_index", index, |r| self.client.create_index(r))
     }
 
     fn check_dimension(&self) -> Result<(), IndexError> {
         let describe = DescribeCollectionRequest::builder()
             .collection_name(self.location.collection.as_str())
-            .build()
-            .map_err(|e| self.fail("describe_collection", e))?;
-        let described = self
-            .block(self.client.describe_collection(describe))
-            .map_err(|e| self.fail("describe_collection", e))?;
+            .build();
+        let described = self.rpc("describe_collection", describe, |r| {
+            self.client.describe_collection(r)
+        })?;
         let fields = described.description().get_schema().get_fields();
         let vector = fields
             .iter()
@@ -294,11 +299,8 @@ impl MilvusIndex {
             .filter("")
             .output_fields(["count(*)"])
             .consistency_level(ConsistencyLevel::Strong)
-            .build()
-            .map_err(|e| self.fail("count", e))?;
-        let response = self
-            .block(self.client.query(query))
-            .map_err(|e| self.fail("count", e))?;
+            .build();
+        let response = self.rpc("count", query, |r| self.client.query(r))?;
         let rows = response
             .results()
             .rows()
@@ -322,11 +324,8 @@ impl MilvusIndex {
             .filter(format!("{ID_FIELD} in [{}]", quoted.join(",")))
             .output_fields([ID_FIELD])
             .consistency_level(ConsistencyLevel::Strong)
-            .build()
-            .map_err(|e| self.fail("query", e))?;
-        let response = self
-            .block(self.client.query(query))
-            .map_err(|e| self.fail("query", e))?;
+            .build();
+        let response = self.rpc("query", query, |r| self.client.query(r))?;
         let mut found = HashSet::new();
         for row in response
             .results()
@@ -407,11 +406,8 @@ impl VectorIndex for MilvusIndex {
                 .metric_type(MetricType::Ip)
                 .extra_params(self.location.search.clone())
                 .consistency_level(ConsistencyLevel::Strong)
-                .build()
-                .map_err(|e| self.fail("search", e))?;
-            let response = self
-                .block(self.client.search(search))
-                .map_err(|e| self.fail("search", e))?;
+                .build();
+            let response = self.rpc("search", search, |r| self.client.search(r))?;
             let results = response.results();
             for (query, result) in chunk.iter().zip(results.iter()) {
                 let mut best: Option<Neighbour> = None;
@@ -457,17 +453,12 @@ impl VectorIndex for MilvusIndex {
                 continue;
             }
             let count = rows.len();
-            let rows = InsertRequest::builder()
+            let upsert = InsertRequest::builder()
                 .collection_name(self.location.collection.as_str())
                 .rows(rows)
                 .build()
-                .map_err(|e| self.fail("upsert", e))?;
-            let upsert = UpsertRequest::builder()
-                .insert(rows)
-                .build()
-                .map_err(|e| self.fail("upsert", e))?;
-            self.block(self.client.upsert(upsert))
-                .map_err(|e| self.fail("upsert", e))?;
+                .and_then(|rows| UpsertRequest::builder().insert(rows).build());
+            self.rpc("upsert", upsert, |r| self.client.upsert(r))?;
             added += count;
         }
         self.len.set(self.len.get() + added);
