@@ -453,11 +453,12 @@ impl VectorIndex for MilvusIndex {
                 continue;
             }
             let count = rows.len();
-            let upsert = InsertRequest::builder()
+            let rows = InsertRequest::builder()
                 .collection_name(self.location.collection.as_str())
                 .rows(rows)
                 .build()
-                .and_then(|rows| UpsertRequest::builder().insert(rows).build());
+                .map_err(|e| self.fail("upsert", e))?;
+            let upsert = UpsertRequest::builder().insert(rows).build();
             self.rpc("upsert", upsert, |r| self.client.upsert(r))?;
             added += count;
         }
