@@ -78,6 +78,11 @@ impl Shard {
         format!("part-{:05}-of-{:05}", self.index, self.count)
     }
 
+    /// The part's table, `part-IIIII-of-NNNNN.parquet`.
+    pub fn file_name(&self) -> String {
+        format!("{}.parquet", self.stem())
+    }
+
     /// Parses a part file name (`part-00003-of-00008.parquet`) into its shard.
     pub fn from_file_name(name: &str) -> Option<Shard> {
         let rest = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
@@ -86,7 +91,7 @@ impl Shard {
             index: i.parse().ok()?,
             count: n.parse().ok()?,
         };
-        (shard.index < shard.count && shard.stem().len() + 8 == name.len()).then_some(shard)
+        (shard.index < shard.count && shard.file_name() == name).then_some(shard)
     }
 
     /// The rows of `batch` whose key (the text column at `column`) is in this part; a null key
@@ -160,7 +165,7 @@ impl PartOutput {
 
     /// The part's table.
     pub fn table(&self) -> PathBuf {
-        self.dir.join(format!("{}.parquet", self.shard.stem()))
+        self.dir.join(self.shard.file_name())
     }
 
     /// The part's completion marker.
@@ -180,7 +185,7 @@ impl PartOutput {
             shard: self.shard.to_string(),
             index: self.shard.index,
             count: self.shard.count,
-            output: format!("{}.parquet", self.shard.stem()),
+            output: self.shard.file_name(),
             output_bytes: std::fs::metadata(&table)?.len(),
             summary,
             finished_at: std::time::SystemTime::now()

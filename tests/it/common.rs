@@ -51,12 +51,12 @@ pub fn omega() -> Command {
     c
 }
 
-/// Runs omega and asserts success, returning the output.
+/// Runs a command (omega, or a Python peer) and asserts success, returning the output.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("omega runs");
+    let out = cmd.output().expect("the command runs");
     assert!(
         out.status.success(),
-        "omega failed: {:?}\nstdout: {}\nstderr: {}",
+        "command failed: {:?}\nstdout: {}\nstderr: {}",
         cmd,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)

@@ -220,15 +220,10 @@ pq.write_table(pa.table({
 }), sys.argv[1])
 assert pq.ParquetFile(sys.argv[1]).metadata.row_group(0).column(0).compression == "SNAPPY"
 "#;
-    let out = std::process::Command::new(python())
-        .args(["-c", script])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::common::run_ok(
+        std::process::Command::new(python())
+            .args(["-c", script])
+            .arg(&path),
     );
     let rows: Vec<omega::table::focus::FocusVideoRow> = read_all(path.to_str().unwrap()).unwrap();
     assert_eq!(rows.len(), 2);

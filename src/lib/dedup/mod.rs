@@ -173,28 +173,6 @@ fn copy_index(
     Ok(added)
 }
 
-/// Refuses shards whose columns (names, types, order) differ from the first shard's: the
-/// output has one schema, so a shard with other columns would be written under wrong names.
-/// Only the footers / stream headers are read, before any work starts.
-fn check_same_columns(shards: &[String]) -> Result<(), TableError> {
-    let Some((first, rest)) = shards.split_first() else {
-        return Ok(());
-    };
-    let reference = crate::table::open_raw(first)?;
-    for shard in rest {
-        let other = crate::table::open_raw(shard)?;
-        if let Some(difference) = crate::table::column_difference(&reference.schema, &other.schema)
-        {
-            return Err(TableError::SchemaMismatch {
-                path: other.path,
-                reference: reference.path.clone(),
-                difference,
-            });
-        }
-    }
-    Ok(())
-}
-
 /// `--scope dataset`: keeps the first of every group of near-duplicates across `shards` (in
 /// order), comparing each row with the index and with the rows kept before it. Streams batch by
 /// batch: memory holds one batch, the index lives on disk (kept rows are inserted as they go).
@@ -206,7 +184,7 @@ pub fn dedup_dataset(
     drop: bool,
     cfg: &ScoreConfig,
 ) -> Result<Summary, DedupError> {
-    check_same_columns(shards)?;
+    crate::table::check_same_columns(shards)?;
     let mut summary = Summary::new("dedup");
     let mut writer: Option<ExtendingWriter<DatasetDedupColumns>> = None;
     let mut dropped = 0usize;

@@ -38,7 +38,7 @@ pub use groups::{for_each_group, group_batches};
 pub use io::{
     open_raw, read_all, ExtendingWriter, RawTable, StreamFormat, TableReader, TableWriter,
 };
-pub use parts::part_files;
+pub use parts::{check_same_columns, part_files};
 pub use show::{cell_text, render};
 
 /// Key-value metadata keys stored in every file omega writes.
@@ -161,7 +161,7 @@ pub enum TableError {
 }
 
 /// The first difference between two schemas' columns, in words; `None` when they agree.
-pub fn column_difference(a: &arrow_schema::Schema, b: &arrow_schema::Schema) -> Option<String> {
+fn column_difference(a: &arrow_schema::Schema, b: &arrow_schema::Schema) -> Option<String> {
     for (i, fa) in a.fields().iter().enumerate() {
         let Some(fb) = b.fields().get(i) else {
             return Some(format!(

@@ -55,7 +55,7 @@ fn complete_parts(dir: &Path, mut parts: Vec<Shard>) -> Result<Vec<PathBuf>, Tab
     let mut files = Vec::with_capacity(count as usize);
     for index in 0..count {
         let shard = Shard { index, count };
-        let table = dir.join(format!("{}.parquet", shard.stem()));
+        let table = dir.join(shard.file_name());
         if !table.is_file() {
             missing.push(format!("{} (no table)", shard.stem()));
         } else if !marker_of(&table).is_file() {
@@ -95,21 +95,34 @@ fn incomplete(dir: &Path, message: String) -> TableError {
     }
 }
 
-/// Opens the folder `dir` as one table: every file's columns are checked against the first's
-/// before any row is read, then the files are read one after another.
-pub fn open_folder(dir: &Path) -> Result<RawTable, TableError> {
-    let files = part_files(dir)?;
-    let first = open_file(&files[0])?;
-    for file in &files[1..] {
-        let other = open_file(file)?;
-        if let Some(difference) = super::column_difference(&first.schema, &other.schema) {
+/// Refuses tables whose columns (names, types, order) differ from the first one's: read as one
+/// table, a table with other columns would be written under wrong names. Only the footers /
+/// stream headers are read, before any work starts.
+pub fn check_same_columns<P: AsRef<Path>>(tables: &[P]) -> Result<(), TableError> {
+    let Some((first, rest)) = tables.split_first() else {
+        return Ok(());
+    };
+    let open = |p: &P| super::open_raw(&p.as_ref().to_string_lossy());
+    let reference = open(first)?;
+    for table in rest {
+        let other = open(table)?;
+        if let Some(difference) = super::column_difference(&reference.schema, &other.schema) {
             return Err(TableError::SchemaMismatch {
                 path: other.path,
-                reference: first.path.clone(),
+                reference: reference.path.clone(),
                 difference,
             });
         }
     }
+    Ok(())
+}
+
+/// Opens the folder `dir` as one table: every file's columns are checked against the first's
+/// before any row is read, then the files are read one after another.
+pub fn open_folder(dir: &Path) -> Result<RawTable, TableError> {
+    let files = part_files(dir)?;
+    check_same_columns(&files)?;
+    let first = open_file(&files[0])?;
     let schema = first.schema.clone();
     let format = first.format;
     let mut rest = files.into_iter().skip(1);

@@ -118,7 +118,12 @@ fn group_by_query(
     order.sort_unstable();
     let take = arrow_array::UInt32Array::from_iter_values(order.iter().map(|&(_, i)| i as u32));
     let raw = arrow_select::take::take_record_batch(&raw, &take)?;
-    let rows = order.iter().map(|&(_, i)| rows[i].clone()).collect();
+    // Moved, not cloned: each row holds three embeddings.
+    let mut slots: Vec<Option<ResponseRow>> = rows.into_iter().map(Some).collect();
+    let rows = order
+        .iter()
+        .map(|&(_, i)| slots[i].take().expect("each row is taken once"))
+        .collect();
     Ok((raw, rows))
 }
 
