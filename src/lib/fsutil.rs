@@ -81,6 +81,23 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Puts `from`'s bytes at `dest` atomically: a hard link (no copy) under a temporary name
+/// renamed into place, or a copy where the file system has no hard links (or across file
+/// systems).
+pub fn link_or_copy_atomic(from: &Path, dest: &Path) -> io::Result<()> {
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let tmp = temp_path(dest);
+    let _ = fs::remove_file(&tmp);
+    if fs::hard_link(from, &tmp).is_ok() {
+        return fs::rename(&tmp, dest);
+    }
+    let mut out = AtomicFile::create(dest)?;
+    io::copy(&mut File::open(from)?, &mut out)?;
+    out.commit()
+}
+
 /// Writes `bytes` to `dest` atomically.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = AtomicFile::create(dest)?;

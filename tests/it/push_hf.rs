@@ -238,6 +238,115 @@ fn the_shards_layout_and_dry_run() {
     assert!(String::from_utf8_lossy(&other.stderr).contains("give this push its own --spool DIR"));
 }
 
+/// Writes a `scored`-like table with pyarrow, its embeddings as `list<float>` (not fixed-size
+/// lists); `bad` is Python code run on the row dict `r` of row `i`. Prints the ids of the
+/// accepted rows with the sum of their video embedding, as JSON.
+fn pyarrow_scored(path: &Path, n: usize, bad: &str) -> BTreeMap<String, f32> {
+    let script = format!(
+        r#"
+import json, math, sys
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+rng = np.random.default_rng(1)
+rows, accepted = [], {{}}
+for i in range({n}):
+    e = lambda: [float(x) for x in rng.standard_normal(1024, dtype=np.float32)]
+    r = dict(video_id=f"p{{i:04}}", description=f"clip {{i}}", views=i, start_time=0,
+             end_time=30, query="cats", video_emb=e(), audio_emb=e(), description_emb=e(),
+             description_relevance=0.5, query_relevance=0.25, status="ok")
+{bad}
+    rows.append(r)
+    publishable = r["status"] == "ok" and all(r[k] is not None for k in ("video_emb", "audio_emb", "description_emb")) \
+        and all(r[k] is not None and math.isfinite(r[k]) for k in ("description_relevance", "query_relevance"))
+    if publishable and None not in r["video_emb"]:
+        accepted[r["video_id"]] = float(np.array(r["video_emb"], dtype=np.float32).sum(dtype=np.float64))
+schema = pa.schema([("video_id", pa.string()), ("description", pa.large_string()),
+    ("views", pa.int64()), ("start_time", pa.int64()), ("end_time", pa.int64()),
+    ("query", pa.string()), ("video_emb", pa.list_(pa.float32())),
+    ("audio_emb", pa.list_(pa.float32())), ("description_emb", pa.list_(pa.float32())),
+    ("description_relevance", pa.float64()), ("query_relevance", pa.float64()),
+    ("status", pa.string())])
+pq.write_table(pa.Table.from_pylist(rows, schema=schema), sys.argv[1])
+print(json.dumps(accepted))
+"#
+    );
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_pyarrow_table_is_published_and_a_part_that_fills_a_shard_is_linked_not_rewritten() {
+    let work = scratch("push-pyarrow");
+    let input = work.join("scored.parquet");
+    let bad = "    if i == 5: r[\"audio_emb\"] = None\n    if i == 9: r[\"query_relevance\"] = float(\"nan\")\n    if i == 11: r[\"status\"] = \"skipped\"";
+    let accepted = pyarrow_scored(&input, 120, bad);
+    assert_eq!(accepted.len(), 117);
+    let (dir, spool) = (work.join("dataset"), work.join("spool"));
+    let push = || {
+        let mut c = push_to(&dir);
+        c.args(["--layout", "shards", "--shard-rows", "50", "--spool"])
+            .arg(&spool)
+            .arg("-i")
+            .arg(&input);
+        c
+    };
+    let dry = run_ok(push().arg("--dry-run"));
+    let err = String::from_utf8_lossy(&dry.stderr);
+    for (row, field) in [(5, "audio_emb"), (9, "query_relevance")] {
+        assert!(
+            err.contains(&format!("row {row}: `{field}` is missing")),
+            "{err}"
+        );
+    }
+    // Killed once the first shard is staged: it is the first spool part, by a hard link.
+    let killed = push().env("OMEGA_KILL_AT", "staged").output().unwrap();
+    assert!(!killed.status.success());
+    let staged = std::fs::metadata(spool.join("staging/000000.parquet")).unwrap();
+    let parts = walk(&spool.join("pending"));
+    let first = parts
+        .iter()
+        .find(|p| p.ends_with("part-0000.parquet"))
+        .unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        staged.ino(),
+        std::fs::metadata(first).unwrap().ino(),
+        "the staged shard is the spool part, not a copy"
+    );
+    run_ok(&mut push());
+    let f = facts(&dir, true);
+    assert_exactly_once(&f, &accepted, "pyarrow input");
+    assert_eq!(f.load_rows, Some(117));
+    assert!(f
+        .row_groups
+        .iter()
+        .all(|g| g.page_index && g.compression == "ZSTD"));
+
+    // A null inside an embedding is a bad value: the run stops, naming file, row and column.
+    let holey = work.join("holey.parquet");
+    pyarrow_scored(&holey, 8, "    if i == 3: r[\"video_emb\"][7] = None");
+    let out = push_to(&work.join("other"))
+        .arg("-i")
+        .arg(&holey)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("holey.parquet") && err.contains("row 3") && err.contains("video_emb"),
+        "{err}"
+    );
+}
+
 /// The mock Hub (tests/support/mock_hub.py) on 127.0.0.1.
 struct MockHub {
     child: Child,

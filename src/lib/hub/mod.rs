@@ -8,12 +8,14 @@
 //! Unlike the original (bug B20), no row is ever dropped: a failed upload leaves the rows in the
 //! spool, and the buffer has no size limit but the disk.
 
+pub mod accept;
 pub mod card;
 pub mod ids;
 pub mod remote;
 pub mod shard;
 pub mod spool;
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,10 +24,11 @@ use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::signals::kill_point;
-use crate::table::hub::{HubInput, HubRow, Unpublishable};
-use crate::table::{Table, TableError, TableReader, TableWriter};
+use crate::table::hub::{HubInput, HubRow};
+use crate::table::{Table, TableError, TableReader};
 use card::{CardFacts, Provenance};
 use remote::{CommitFile, Target};
+use shard::{ShardFile, ShardWriter};
 use spool::{EntryState, JournalEntry, Spool};
 
 #[derive(Debug, thiserror::Error)]
@@ -106,13 +109,21 @@ pub struct PushOptions {
     pub provenance: Provenance,
 }
 
-/// Rows per spool part at most: bounds the memory of spooling (about 12 KiB per row).
-const PART_ROWS: usize = 2048;
+/// Rows per spool part of a stream at most: a stream publishes each part as it fills, so
+/// that accumulate mode commits while the stream goes on.
+const STREAM_PART_ROWS: usize = 2048;
 
 impl PushOptions {
-    /// Rows per spool part: parts are packed whole into shards, so none is larger than a shard.
-    fn part_size(&self) -> usize {
-        PART_ROWS.min(self.shard_rows).max(1)
+    /// Rows per spool part of `input`. A file's parts are whole shards, written in the shard
+    /// format: a part that fills a shard alone becomes that shard by a hard link, so its bytes
+    /// are written once. Parts are packed whole into shards, so none is larger than a shard.
+    fn part_size(&self, input: &str) -> usize {
+        let rows = if input == "-" {
+            STREAM_PART_ROWS
+        } else {
+            self.shard_rows
+        };
+        rows.min(self.shard_rows).max(1)
     }
 }
 
@@ -201,9 +212,25 @@ fn pending_rows(spool: &Spool, journal: &[JournalEntry]) -> Result<usize, HubErr
 }
 
 fn part_rows(path: &std::path::Path) -> Result<usize, String> {
+    part_facts(path, None).map(|(rows, _)| rows)
+}
+
+/// A part's rows, and whether it is already a shard of `schema` (the hub table's columns and
+/// the same metadata: written by the shard writer with this push's provenance).
+fn part_facts(
+    path: &std::path::Path,
+    schema: Option<&arrow_schema::SchemaRef>,
+) -> Result<(usize, bool), String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
-    Ok(builder.metadata().file_metadata().num_rows() as usize)
+    let rows = builder.metadata().file_metadata().num_rows() as usize;
+    let found = builder.schema();
+    let is_shard = schema.is_some_and(|s| {
+        let mut metadata = found.metadata().clone();
+        metadata.remove("ARROW:schema");
+        found.fields() == s.fields() && metadata == *s.metadata()
+    });
+    Ok((rows, is_shard))
 }
 
 /// The identity of an input: its content hash (so pushing the same file twice adds nothing),
@@ -249,32 +276,43 @@ fn spooled_before(
     Ok(known)
 }
 
-/// Reads `input` and hands each publishable row to `each`; rows that are not accepted or not
-/// publishable are counted in `report`. A stream (`-`) cut short by `stop` ends early, keeping
-/// what was read.
+/// Reads `input` and hands each batch of publishable rows (the hub table's columns, as
+/// `schema`) to `each`; rows that are not accepted or not publishable are counted in `report`.
+/// A stream (`-`) cut short by `stop` ends early, keeping what was read.
 fn for_each_accepted(
     input: &str,
-    now: i64,
+    schema: &arrow_schema::SchemaRef,
     stop: &AtomicBool,
     report: &mut PushReport,
-    mut each: impl FnMut(HubRow, &mut PushReport) -> Result<(), HubError>,
+    mut each: impl FnMut(RecordBatch, &mut PushReport) -> Result<ControlFlow<()>, HubError>,
 ) -> Result<(), HubError> {
     let stream = input == "-";
-    let mut row_index = 0usize;
-    for batch in TableReader::<HubInput>::open(input)? {
-        let batch = match batch {
+    let now = ids::unix_now();
+    let mut reader = TableReader::<HubInput>::open(input)?;
+    let positions = reader.positions().to_vec();
+    while let Some(next) = reader.next_raw() {
+        let (batch, offset) = match next {
             Err(_) if stream && stop.load(Ordering::SeqCst) => break,
             other => other?,
         };
-        for row in batch {
-            match row.to_hub_row(ids::uuid4(), now) {
-                Ok(r) => each(r, report)?,
-                Err(Unpublishable::NotAccepted) => report.rows_not_accepted += 1,
-                Err(Unpublishable::Missing(field)) => report.rows_unpublishable.push(format!(
-                    "{input}: row {row_index}: `{field}` is missing; the row is not published"
-                )),
-            }
-            row_index += 1;
+        let accepted =
+            accept::accept(&batch, &positions, schema, now).map_err(|(column, row, message)| {
+                TableError::BadValue {
+                    path: reader.path().to_path_buf(),
+                    row: offset + row,
+                    column,
+                    message,
+                }
+            })?;
+        report.rows_not_accepted += accepted.not_accepted;
+        for (row, field) in accepted.unpublishable {
+            report.rows_unpublishable.push(format!(
+                "{input}: row {}: `{field}` is missing; the row is not published",
+                offset + row
+            ));
+        }
+        if accepted.batch.num_rows() > 0 && each(accepted.batch, report)?.is_break() {
+            break;
         }
         if stream && stop.load(Ordering::SeqCst) {
             break;
@@ -294,54 +332,156 @@ fn ingest(
     report: &mut PushReport,
     after_part: &mut dyn FnMut(&mut PushReport) -> Result<(), HubError>,
 ) -> Result<(), HubError> {
-    let file_key = input_key(input)?;
-    if spooled_before(spool, input, file_key.as_deref(), &spool.journal()?, report)? {
-        return Ok(());
-    }
+    let is_stream = input == "-";
+    let mut content_key = ContentKey::start(input);
+    let counted_before = (report.rows_not_accepted, report.rows_unpublishable.len());
     let stream_key = || format!("stream{}", ids::ulid_text(ids::new_ulid()));
-    let mut key = file_key.clone().unwrap_or_else(stream_key);
+    let mut key = stream_key();
     let (mut dir, mut part_no) = (spool.incoming_dir(&key)?, 0usize);
-    let mut buf: Vec<HubRow> = Vec::new();
-    for_each_accepted(input, ids::unix_now(), stop, report, |row, report| {
-        buf.push(row);
-        if buf.len() < opts.part_size() {
-            return Ok(());
+    let (schema, part_size) = (shard_schema(&opts.provenance), opts.part_size(input));
+    let mut part: Option<ShardWriter> = None;
+    let mut finishing = Finishing::default();
+    let (mut known, mut spooled) = (false, 0);
+    for_each_accepted(input, &schema, stop, report, |batch, report| {
+        if content_key.known_before(spool, input, report, false)? {
+            known = true;
+            return Ok(ControlFlow::Break(()));
         }
-        write_part(&dir, part_no, std::mem::take(&mut buf), report)?;
-        part_no += 1;
-        if file_key.is_none() {
-            spool.publish_incoming(&key)?;
-            kill_point("spooled");
-            after_part(report)?;
-            key = stream_key();
-            (dir, part_no) = (spool.incoming_dir(&key)?, 0);
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let writer = match &mut part {
+                Some(writer) => writer,
+                None => part.insert(ShardWriter::create(
+                    &dir.join(format!("part-{part_no:04}.parquet")),
+                    schema.clone(),
+                )?),
+            };
+            let take = (part_size - writer.rows()).min(batch.num_rows() - offset);
+            writer.write(&batch.slice(offset, take))?;
+            offset += take;
+            if writer.rows() < part_size {
+                continue;
+            }
+            let writer = part.take().expect("a part is open");
+            part_no += 1;
+            if !is_stream {
+                // A file is published whole at its end: the part finishes while the next fills.
+                spooled += finishing.start(writer)?;
+            } else {
+                report.rows_spooled += writer.finish()?.rows;
+                spool.publish_incoming(&key, &key)?;
+                kill_point("spooled");
+                after_part(report)?;
+                key = stream_key();
+                (dir, part_no) = (spool.incoming_dir(&key)?, 0);
+            }
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })?;
-    if !buf.is_empty() {
-        write_part(&dir, part_no, buf, report)?;
+    if let Some(writer) = part {
+        spooled += finishing.start(writer)?;
         part_no += 1;
     }
-    if part_no > 0 || file_key.is_some() {
-        spool.publish_incoming(&key)?;
+    spooled += finishing.wait(0)?;
+    if known || content_key.known_before(spool, input, report, true)? {
+        // Read for nothing: what this read counted is not reported twice.
+        report.rows_not_accepted = counted_before.0;
+        report.rows_unpublishable.truncate(counted_before.1);
+        return spool.drop_incoming(&key);
+    }
+    if part_no > 0 || !is_stream {
+        let published = content_key
+            .key
+            .clone()
+            .flatten()
+            .unwrap_or_else(|| key.clone());
+        spool.publish_incoming(&key, &published)?;
         kill_point("spooled");
     }
+    report.rows_spooled += spooled;
     report.inputs_spooled += 1;
     Ok(())
 }
 
-fn write_part(
-    dir: &std::path::Path,
-    part_no: usize,
-    rows: Vec<HubRow>,
-    report: &mut PushReport,
-) -> Result<(), HubError> {
-    let path = dir.join(format!("part-{part_no:04}.parquet"));
-    let mut writer = TableWriter::<HubRow>::create(&path.to_string_lossy())?;
-    report.rows_spooled += rows.len();
-    writer.write_rows(rows)?;
-    writer.finish()?;
-    Ok(())
+/// A file input's content key (see [`input_key`]), hashed on its own thread while the file
+/// is spooled: hashing a large input first would keep a core idle. A file found spooled
+/// before is dropped as soon as its hash is known.
+struct ContentKey {
+    job: Option<std::thread::JoinHandle<Result<Option<String>, HubError>>>,
+    /// The key once hashed (`None` inside for a stream).
+    key: Option<Option<String>>,
+}
+
+impl ContentKey {
+    fn start(input: &str) -> ContentKey {
+        let input = input.to_string();
+        ContentKey {
+            job: Some(std::thread::spawn(move || input_key(&input))),
+            key: None,
+        }
+    }
+
+    /// Whether the input was spooled before: once its hash is known (waiting for it when
+    /// `wait`), checked once; `false` until then.
+    fn known_before(
+        &mut self,
+        spool: &Spool,
+        input: &str,
+        report: &mut PushReport,
+        wait: bool,
+    ) -> Result<bool, HubError> {
+        let Some(job) = self.job.take_if(|job| wait || job.is_finished()) else {
+            return Ok(false);
+        };
+        let key = job.join().map_err(|payload| HubError::Corrupt {
+            path: input.into(),
+            message: format!(
+                "hashing it panicked: {}",
+                crate::isolate::panic_text(payload.as_ref())
+            ),
+        })??;
+        let known = spooled_before(spool, input, key.as_deref(), &spool.journal()?, report)?;
+        self.key = Some(key);
+        Ok(known)
+    }
+}
+
+/// Spool parts finishing on their own threads (the last row group and the footer), so that
+/// reading the next part does not wait for them; at most [`Finishing::AT_ONCE`] at a time
+/// bounds the memory (a row group each).
+#[derive(Default)]
+struct Finishing {
+    parts:
+        std::collections::VecDeque<std::thread::JoinHandle<Result<ShardFile, shard::ShardError>>>,
+}
+
+impl Finishing {
+    const AT_ONCE: usize = 2;
+
+    /// Returns the rows of the parts that finished meanwhile.
+    fn start(&mut self, writer: ShardWriter) -> Result<usize, HubError> {
+        let rows = self.wait(Self::AT_ONCE - 1)?;
+        self.parts
+            .push_back(std::thread::spawn(move || writer.finish()));
+        Ok(rows)
+    }
+
+    /// Waits until at most `left` parts are finishing; returns the rows of those that did.
+    fn wait(&mut self, left: usize) -> Result<usize, HubError> {
+        let mut rows = 0;
+        while self.parts.len() > left {
+            let job = self.parts.pop_front().expect("non-empty");
+            let file = job.join().map_err(|payload| HubError::Corrupt {
+                path: "spool part".into(),
+                message: format!(
+                    "its writer panicked: {}",
+                    crate::isolate::panic_text(payload.as_ref())
+                ),
+            })??;
+            rows += file.rows;
+        }
+        Ok(rows)
+    }
 }
 
 /// The Arrow schema of published files: the hub table's, plus the embeddings' provenance.
@@ -453,9 +593,15 @@ fn plan(
     let schema = shard_schema(&opts.provenance);
     'replan: loop {
         let mut parts = Vec::new();
+        let mut is_shard = std::collections::HashSet::new();
         for part in spool.unplanned_parts(journal)? {
-            match part_rows(&spool.part_path(&part)) {
-                Ok(n) => parts.push((part, n)),
+            match part_facts(&spool.part_path(&part), Some(&schema)) {
+                Ok((n, shard)) => {
+                    if shard {
+                        is_shard.insert(part.clone());
+                    }
+                    parts.push((part, n));
+                }
                 Err(message) => quarantine(spool, &part, &message, report)?,
             }
         }
@@ -463,18 +609,25 @@ fn plan(
         let total = journal.len() as u64 + groups.len() as u64;
         for group in groups {
             let seq = journal.last().map_or(0, |e| e.seq + 1);
-            let mut batches = Vec::new();
-            for (part, _) in &group {
-                match read_part(&spool.part_path(part), &schema) {
-                    Ok(b) => batches.extend(b),
-                    Err(message) => {
-                        quarantine(spool, part, &message, report)?;
-                        continue 'replan;
-                    }
-                }
-            }
             let staged = spool.staging_file(seq);
-            let file = shard::write_shard(&staged, batches, schema.clone())?;
+            let file = match group.as_slice() {
+                [(part, rows)] if is_shard.contains(part) => {
+                    link_part(&spool.part_path(part), &staged, *rows)?
+                }
+                _ => {
+                    let mut batches = Vec::new();
+                    for (part, _) in &group {
+                        match read_part(&spool.part_path(part), &schema) {
+                            Ok(b) => batches.extend(b),
+                            Err(message) => {
+                                quarantine(spool, part, &message, report)?;
+                                continue 'replan;
+                            }
+                        }
+                    }
+                    shard::write_shard(&staged, batches, schema.clone())?
+                }
+            };
             kill_point("staged");
             let entry = JournalEntry {
                 seq,
@@ -490,6 +643,22 @@ fn plan(
         }
         return Ok(());
     }
+}
+
+/// Stages a part that is a whole shard already: a hard link (a copy where the file system has
+/// none), so the rows are not written again.
+fn link_part(
+    part: &std::path::Path,
+    staged: &std::path::Path,
+    rows: usize,
+) -> Result<ShardFile, HubError> {
+    let io = |source| HubError::Io {
+        path: staged.to_path_buf(),
+        source,
+    };
+    crate::fsutil::link_or_copy_atomic(part, staged).map_err(io)?;
+    let bytes = std::fs::metadata(staged).map_err(io)?.len();
+    Ok(ShardFile { rows, bytes })
 }
 
 fn quarantine(
@@ -600,13 +769,14 @@ fn dry_run(
         if spooled_before(spool, input, key.as_deref(), &journal, &mut report)? {
             continue;
         }
-        let mut accepted = 0;
-        for_each_accepted(input, 0, stop, &mut report, |_, _| {
-            accepted += 1;
-            Ok(())
+        let (mut accepted, part_size) = (0, opts.part_size(input));
+        let schema = shard_schema(&opts.provenance);
+        for_each_accepted(input, &schema, stop, &mut report, |batch, _| {
+            accepted += batch.num_rows();
+            Ok(ControlFlow::Continue(()))
         })?;
-        for start in (0..accepted).step_by(opts.part_size()) {
-            let n = (accepted - start).min(opts.part_size());
+        for start in (0..accepted).step_by(part_size) {
+            let n = (accepted - start).min(part_size);
             parts.push((format!("{input}@{start}"), n));
         }
     }

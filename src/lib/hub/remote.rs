@@ -1,7 +1,7 @@
 //! Where shards go: a dataset repository on the Hugging Face Hub (through the `hf-hub` crate),
 //! or a local folder with the same layout (`--to DIR`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::HubError;
@@ -37,26 +37,11 @@ impl Target for LocalDir {
     fn commit(&self, files: &[CommitFile], _message: &str) -> Result<String, HubError> {
         for f in files {
             let dest = self.dir.join(&f.path_in_repo);
-            copy_atomic(&f.local, &dest).map_err(|source| HubError::Io { path: dest, source })?;
+            crate::fsutil::link_or_copy_atomic(&f.local, &dest)
+                .map_err(|source| HubError::Io { path: dest, source })?;
         }
         Ok("local".into())
     }
-}
-
-/// Puts `from`'s bytes at `dest` atomically: a hard link (no copy; the staged file is deleted
-/// once committed) under a temporary name renamed into place, or a copy across file systems.
-fn copy_atomic(from: &Path, dest: &Path) -> std::io::Result<()> {
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let tmp = crate::fsutil::temp_path(dest);
-    let _ = std::fs::remove_file(&tmp);
-    if std::fs::hard_link(from, &tmp).is_ok() {
-        return std::fs::rename(&tmp, dest);
-    }
-    let mut out = crate::fsutil::AtomicFile::create(dest)?;
-    std::io::copy(&mut std::fs::File::open(from)?, &mut out)?;
-    out.commit()
 }
 
 /// How often and how patiently a commit is retried.

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! SPOOL/spool.json            the target and layout this spool pushes to
-//! SPOOL/incoming/KEY/         an input being spooled (dropped by the next run if killed)
+//! SPOOL/incoming/NAME/        an input being spooled (dropped by the next run if killed)
 //! SPOOL/pending/SEQ-KEY/part-NNNN.parquet   spooled rows (the `hub` table), oldest first
 //! SPOOL/staging/SEQ.parquet   a shard built from parts, before and while it is committed
 //! SPOOL/journal/SEQ.json      that shard: its path in the repo, its parts, planned|committed
@@ -170,14 +170,21 @@ impl Spool {
         Ok(dir)
     }
 
-    /// Makes a completely spooled input visible to flushes (one rename).
-    pub fn publish_incoming(&self, key: &str) -> Result<(), HubError> {
-        let from = self.dir("incoming").join(key);
+    /// Makes a completely spooled input visible to flushes (one rename), under `key` (its
+    /// content key, known once spooled, or its own name).
+    pub fn publish_incoming(&self, name: &str, key: &str) -> Result<(), HubError> {
+        let from = self.dir("incoming").join(name);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros());
         let to = self.dir("pending").join(format!("{stamp:017}-{key}"));
         std::fs::rename(&from, &to).map_err(io_err(&from))
+    }
+
+    /// Drops an input's folder in `incoming/` (an input found spooled before).
+    pub fn drop_incoming(&self, name: &str) -> Result<(), HubError> {
+        let dir = self.dir("incoming").join(name);
+        std::fs::remove_dir_all(&dir).map_err(io_err(&dir))
     }
 
     /// Pending parts (relative to `pending/`) that no journal entry holds, oldest first.

@@ -476,9 +476,27 @@ impl<T: Table> TableReader<T> {
         self.next_batch().map(|r| r.map(|(_, rows)| rows))
     }
 
+    /// Where `T`'s columns are in the file's schema, in `T`'s order.
+    pub fn positions(&self) -> &[usize] {
+        &self.positions
+    }
+
+    /// The next raw batch (every column) and the row number of its first row, for a caller
+    /// that works on the columns (see [`positions`](Self::positions)) and checks their values
+    /// itself.
+    pub fn next_raw(&mut self) -> Option<Result<(RecordBatch, usize), TableError>> {
+        let batch = match self.batches.next()? {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        let offset = self.rows_read;
+        self.rows_read += batch.num_rows();
+        Some(Ok((batch, offset)))
+    }
+
     /// The next raw batch (every column) with its rows as `T`.
     pub fn next_batch(&mut self) -> Option<Result<(RecordBatch, Vec<T>), TableError>> {
-        let batch = match self.batches.next()? {
+        let (batch, offset) = match self.next_raw()? {
             Ok(b) => b,
             Err(e) => return Some(Err(e)),
         };
@@ -487,8 +505,6 @@ impl<T: Table> TableReader<T> {
             .iter()
             .map(|&i| batch.column(i).as_ref())
             .collect();
-        let offset = self.rows_read;
-        self.rows_read += batch.num_rows();
         let rows = T::from_arrays(&arrays).map_err(|(column, row, message)| TableError::BadValue {
             path: self.path.clone(),
             row: offset + row,
