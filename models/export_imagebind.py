@@ -40,9 +40,16 @@ SHAPES = {
 def import_shim():
     """imagebind imports its data.py, which imports pytorchvideo; PyPI's pytorchvideo 0.1.5 needs
     a torchvision module that torchvision >= 0.17 removed. OMEGA's fork works around it the
-    same way: the old module name points at its successor."""
+    same way: the old module name points at its successor. Without pytorchvideo at all (it is
+    an sdist only; a GPU machine without a registry), data.py, which the export never uses, is
+    replaced by an empty module."""
+    import importlib.util
+    import types
+
     import torchvision.transforms.functional as functional
     sys.modules.setdefault("torchvision.transforms.functional_tensor", functional)
+    if importlib.util.find_spec("pytorchvideo") is None:
+        sys.modules.setdefault("imagebind.data", types.ModuleType("imagebind.data"))
 
 
 def load_model(args):

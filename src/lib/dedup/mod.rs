@@ -199,9 +199,11 @@ pub fn dedup_dataset(
             let (raw, rows) = next?;
             let vectors: Vec<&[f32]> = rows.iter().filter_map(|r| r.video_emb.as_deref()).collect();
             let mut nearest = index.nearest(&vectors)?.into_iter();
+            let close = close_earlier_rows(&rows, limit);
             let mut accepted: Vec<(String, Vec<f32>)> = Vec::new();
+            let mut kept_rows = std::collections::HashSet::new();
             let mut added = Vec::with_capacity(rows.len());
-            for r in &rows {
+            for (i, r) in rows.iter().enumerate() {
                 let Some(v) = r.video_emb.as_deref().filter(|_| r.status == Status::Ok) else {
                     if r.video_emb.is_some() {
                         nearest.next();
@@ -217,9 +219,14 @@ pub fn dedup_dataset(
                     .next()
                     .flatten()
                     .map(|n| (n.id, f64::from(n.cosine)));
-                let in_batch = accepted
+                let in_batch = close[i]
                     .iter()
-                    .map(|(id, a)| (id.clone(), f64::from(crate::vector::cosine(v, a))))
+                    .filter(|j| kept_rows.contains(*j))
+                    .map(|&j| {
+                        let other = rows[j].video_emb.as_deref().expect("a close row has one");
+                        let cosine = f64::from(crate::vector::cosine(v, other));
+                        (rows[j].video_id.clone(), cosine)
+                    })
                     .max_by(|a, b| a.1.total_cmp(&b.1));
                 let best = [in_index, in_batch]
                     .into_iter()
@@ -228,6 +235,7 @@ pub fn dedup_dataset(
                 let dup = best.filter(|(_, c)| *c > limit);
                 if dup.is_none() {
                     accepted.push((r.video_id.clone(), v.to_vec()));
+                    kept_rows.insert(i);
                 }
                 added.push(DatasetDedupColumns {
                     keep: dup.is_none(),
@@ -266,6 +274,33 @@ pub fn dedup_dataset(
     }
     summary.set("rows_dropped", dropped);
     Ok(summary)
+}
+
+/// For each row of a batch, the earlier rows whose cosine to it may exceed `limit`: a fast f32
+/// dot product of unit vectors on every core, with a margin far above its rounding error, so
+/// that the exact f64 cosine (which decides) is computed only for these few pairs.
+fn close_earlier_rows(rows: &[IndexInput], limit: f64) -> Vec<Vec<usize>> {
+    use rayon::prelude::*;
+    const MARGIN: f64 = 1e-3;
+    let units: Vec<Option<Vec<f32>>> = rows
+        .iter()
+        .map(|r| r.video_emb.as_deref().map(crate::vector::unit))
+        .collect();
+    (0..rows.len())
+        .into_par_iter()
+        .map(|i| {
+            let Some(u) = &units[i] else {
+                return Vec::new();
+            };
+            (0..i)
+                .filter(|&j| {
+                    units[j]
+                        .as_ref()
+                        .is_some_and(|w| f64::from(crate::vector::dot(u, w)) >= limit - MARGIN)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]
