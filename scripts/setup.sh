@@ -28,9 +28,9 @@ if [ -n "$missing" ]; then
   $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# 2. Rust: the project needs cargo >= 1.88 (rustup's toolchain; Debian 12's cargo is too old).
+# 2. Rust: the project needs cargo >= 1.89 (rustup's toolchain; Debian 12's cargo is too old).
 if ! command -v cargo >/dev/null 2>&1; then
-  say "cargo not found: install a Rust toolchain >= 1.88 (rustup) and run this again"; exit 1
+  say "cargo not found: install a Rust toolchain >= 1.89 (rustup) and run this again"; exit 1
 fi
 
 # 3. Python tools, pinned.
