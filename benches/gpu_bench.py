@@ -74,8 +74,9 @@ def ort_sessions(model_dir, providers):
     for name in NAMES:
         enc = manifest["encoders"][name]
         s = ort.InferenceSession(os.path.join(model_dir, enc["file"]), providers=providers)
-        if s.get_providers()[0] != providers[0] if isinstance(providers[0], str) else providers[0][0]:
-            raise RuntimeError(f"{name}: {providers[0]} not used (got {s.get_providers()})")
+        wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
+        if s.get_providers()[0] != wanted:
+            raise RuntimeError(f"{name}: {wanted} not used (got {s.get_providers()})")
         sessions[name] = (s, enc["input"], enc["output"])
     return sessions
 
@@ -88,14 +89,14 @@ def ort_plain(sessions, x, batch, iters):
     return batch * iters / timed(step, iters, lambda: None)
 
 
-def ort_iobind(sessions, x, batch, iters):
+def ort_iobind(sessions, x, batch, iters, device="cuda"):
     import onnxruntime as ort
     bindings = []
     for name in NAMES:
         s, i, o = sessions[name]
         b = s.io_binding()
-        b.bind_ortvalue_input(i, ort.OrtValue.ortvalue_from_numpy(x[name], "cuda", 0))
-        b.bind_output(o, "cuda", 0)
+        b.bind_ortvalue_input(i, ort.OrtValue.ortvalue_from_numpy(x[name], device, 0))
+        b.bind_output(o, device, 0)
         bindings.append((s, b))
 
     def step():
@@ -113,6 +114,7 @@ def main():
     p.add_argument("--iters", type=int, default=8)
     p.add_argument("--trt", action="store_true")
     p.add_argument("--skip-torch", action="store_true")
+    p.add_argument("--cpu", action="store_true", help="ONNX Runtime on the CPU: checks this script without a GPU")
     a = p.parse_args()
     x = inputs(a.inputs, a.batch)
     result = {"batch": a.batch, "iters": a.iters, "limit_videos_per_s": LIMIT}
@@ -125,8 +127,12 @@ def main():
     if not a.skip_torch:
         variants.append(("torch_bf16", lambda: torch_bf16(x, a.batch, a.iters)))
     cuda = [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
+    device = "cuda"
+    if a.cpu:
+        cuda, device = ["CPUExecutionProvider"], "cpu"
     variants.append(("ort_cuda", lambda: ort_plain(ort_sessions(a.model, cuda), x, a.batch, a.iters)))
-    variants.append(("ort_cuda_iobind", lambda: ort_iobind(ort_sessions(a.model, cuda), x, a.batch, a.iters)))
+    variants.append(("ort_cuda_iobind",
+                     lambda: ort_iobind(ort_sessions(a.model, cuda), x, a.batch, a.iters, device)))
     if a.trt:
         trt = [("TensorrtExecutionProvider", {"trt_fp16_enable": True})] + cuda
         variants.append(("ort_trt", lambda: ort_iobind(ort_sessions(a.model, trt), x, a.batch, a.iters)))
