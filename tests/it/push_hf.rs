@@ -269,17 +269,7 @@ pq.write_table(pa.Table.from_pylist(rows, schema=schema), sys.argv[1])
 print(json.dumps(accepted))
 "#
     );
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(Command::new(python()).arg("-c").arg(script).arg(path));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
