@@ -29,6 +29,35 @@ fn fixture_tensor(name: &str, kind: &str) -> Option<Vec<f32>> {
     })
 }
 
+/// Whether the local copy of `name` has the fixture's audio packets. setup.sh encodes
+/// `bbb_vp9_opus.webm` itself, and libopus's float encoder gives other packets on other CPUs
+/// (same Debian packages: an Intel Xeon gives other packets than the AMD EPYC machines that
+/// match the fixture), so
+/// its fixture tensors describe another encode there. Files taken from packages always match.
+fn same_audio_packets(name: &str) -> bool {
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/imagebind/manifest.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let files = manifest["media"].as_array().unwrap();
+    let entry = files.iter().find(|f| f["name"] == name).unwrap();
+    let Some(want) = entry["source"]["stream_md5"]["audio_packets"].as_str() else {
+        return true; // a packaged file, checked by its sha256
+    };
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(common::media(name))
+        .args(["-map", "0:a", "-c", "copy", "-f", "md5", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg could not read {name}");
+    String::from_utf8_lossy(&out.stdout).trim() == format!("MD5={want}")
+}
+
 const WITH_AUDIO: &[&str] = &[
     "bigbuckbunny.mp4",
     "VID_20191220_170832.mp4",
@@ -117,10 +146,16 @@ fn sampling_facts_are_exact_and_tensors_close() {
             report.push(format!(
                 "{name} ({kind}): max |Δ| {max:.2e}, mean |Δ| {mean:.2e}"
             ));
-            assert!(
-                max <= 1e-2 && mean <= 1e-4,
-                "{name} {kind}: max {max:e} mean {mean:e}"
-            );
+            if same_audio_packets(name) {
+                assert!(
+                    max <= 1e-2 && mean <= 1e-4,
+                    "{name} {kind}: max {max:e} mean {mean:e}"
+                );
+            } else {
+                // Another encode of the same sound: the same clips of it, not the same samples.
+                report.push(format!("{name}: re-encoded on this CPU, compared loosely"));
+                assert!(mean <= 1e-2, "{name} {kind}: mean {mean:e}");
+            }
         }
     }
     eprintln!("{}", report.join("\n"));
@@ -140,4 +175,69 @@ fn resampler_length_is_torchaudios() {
     assert_eq!(r.output_len(56_320), 18_774);
     let r = audio::Resampler::new(44_100, 16_000);
     assert_eq!(r.output_len(44_100), 16_000);
+}
+
+/// A 120 s clip (Big Buck Bunny's six-channel AAC looped by stream copy), the length SN24
+/// miners submit, whose three audio clips lie far apart.
+fn long_clip() -> std::path::PathBuf {
+    let out = common::scratch("audio-windows").join("long120.mp4");
+    let src = common::media("bigbuckbunny.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-stream_loop", "23", "-i"])
+        .arg(&src)
+        .args(["-t", "120", "-c", "copy"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg could not loop {}", src.display());
+    out
+}
+
+#[test]
+fn clip_windows_give_the_tensors_of_the_whole_track() {
+    use omega::imagebind::audio_windows::decode_clip_windows;
+    let mut paths: Vec<_> = [
+        "bigbuckbunny.mp4",
+        "VID_20191220_170832.mp4",
+        "movie-hello.mp4",
+        "realshort.mp4",
+    ]
+    .iter()
+    .map(|name| common::media(name))
+    .collect();
+    paths.push(long_clip());
+    for path in &paths {
+        let name = path.display();
+        let windows = decode_clip_windows(path)
+            .unwrap_or_else(|| panic!("{name}: an AAC-LC track is decoded by windows"));
+        let whole = decode_audio(path).unwrap();
+        assert_eq!(windows.sample_rate, whole.sample_rate, "{name} rate");
+        assert_eq!(windows.channels.len(), whole.channels.len(), "{name}");
+        assert_eq!(
+            windows.channels[0].len(),
+            whole.channels[0].len(),
+            "{name}: the length from the packets is the decoded length"
+        );
+        let (a, b) = (audio::audio_input(&windows), audio::audio_input(&whole));
+        assert_eq!(a.clip_ranges, b.clip_ranges, "{name}");
+        assert!(
+            a.tensor
+                .iter()
+                .zip(&b.tensor)
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{name}: the windows' tensor differs from the whole track's"
+        );
+        let loaded = audio::load_audio(path).unwrap();
+        assert!(
+            loaded.tensor == b.tensor,
+            "{name}: load_audio takes the windows"
+        );
+    }
+    // Other codecs (Opus, Vorbis, MP3) keep the whole-track decode.
+    for name in ["bbb_vp9_opus.webm", "oa4_launch.webm", "cockatoo.mp4"] {
+        assert!(
+            decode_clip_windows(&common::media(name)).is_none(),
+            "{name}"
+        );
+    }
 }

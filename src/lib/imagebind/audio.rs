@@ -151,7 +151,7 @@ fn check_frame(
 }
 
 /// Appends one decoded frame, converted to f32 the way FFmpeg's `aformat=flt` would.
-fn append_frame(f: &frame::Audio, channels: &mut Vec<Vec<f32>>) -> Result<(), String> {
+pub(super) fn append_frame(f: &frame::Audio, channels: &mut Vec<Vec<f32>>) -> Result<(), String> {
     let (n_ch, n) = (f.channels() as usize, f.samples());
     if n == 0 || n_ch == 0 {
         return Ok(()); // nothing to read (e.g. a flush frame)
@@ -259,6 +259,14 @@ impl Resampler {
     /// `ceil(new · len / orig)`, torchaudio's output length.
     pub fn output_len(&self, input_len: usize) -> usize {
         (self.new as f64 * input_len as f64 / self.orig as f64).ceil() as usize
+    }
+
+    /// The input samples `[first, end)` that output samples `[from, to)` read.
+    pub fn input_reach(&self, from: usize, to: usize) -> (usize, usize) {
+        let start = |n: usize| ((n / self.new) * self.orig) as isize - self.width as isize;
+        let first = start(from).max(0) as usize;
+        let end = (start(to.max(from + 1) - 1) + self.taps as isize).max(0) as usize;
+        (first, end)
     }
 
     /// Output samples `[from, to)` of resampling `x`.
@@ -470,7 +478,7 @@ pub fn audio_input(audio: &DecodedAudio) -> AudioInput {
 }
 
 /// Sorted, merged sample ranges (overlapping or touching ranges become one).
-fn merge_ranges(ranges: &[(usize, usize)]) -> Vec<(usize, usize)> {
+pub(super) fn merge_ranges(ranges: &[(usize, usize)]) -> Vec<(usize, usize)> {
     let mut sorted = ranges.to_vec();
     sorted.sort_unstable();
     let mut merged: Vec<(usize, usize)> = Vec::new();
@@ -483,7 +491,12 @@ fn merge_ranges(ranges: &[(usize, usize)]) -> Vec<(usize, usize)> {
     merged
 }
 
-/// Decodes and preprocesses the audio of one file.
+/// Decodes and preprocesses the audio of one file: only the clip windows where the track
+/// allows it exactly ([`super::audio_windows`]), else the whole track.
 pub fn load_audio(path: &Path) -> Result<AudioInput, AudioError> {
-    Ok(audio_input(&decode_audio(path)?))
+    let decoded = match super::audio_windows::decode_clip_windows(path) {
+        Some(windows) => windows,
+        None => decode_audio(path)?,
+    };
+    Ok(audio_input(&decoded))
 }

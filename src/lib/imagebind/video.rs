@@ -197,21 +197,33 @@ fn open_decoder(path: &Path, threads: usize) -> Result<Opened, MediaError> {
         .best(Type::Video)
         .ok_or(MediaError::NoVideoStream { path: path.into() })?;
     let index = stream.index();
-    let mut ctx = codec::context::Context::from_parameters(stream.parameters())
-        .map_err(|e| corrupt(path, e))?;
+    let decoder = video_decoder(path, stream.parameters(), threads)?;
+    Ok((ictx, index, decoder))
+}
+
+/// A decoder with `threads` frame threads.
+fn video_decoder(
+    path: &Path,
+    parameters: codec::Parameters,
+    threads: usize,
+) -> Result<ffmpeg_next::decoder::Video, MediaError> {
+    let mut ctx =
+        codec::context::Context::from_parameters(parameters).map_err(|e| corrupt(path, e))?;
     ctx.set_threading(codec::threading::Config {
         kind: codec::threading::Type::Frame,
         count: threads,
         ..Default::default()
     });
-    let decoder = ctx.decoder().video().map_err(|e| corrupt(path, e))?;
-    Ok((ictx, index, decoder))
+    ctx.decoder().video().map_err(|e| corrupt(path, e))
 }
 
 /// The video packets' timestamps: pts in presentation order, and the keyframes' (pts, dts).
 struct PacketIndex {
     pts: Vec<i64>,
     keys: Vec<(i64, i64)>,
+    /// H.264 SEI units of the stream's first packet, length prefixes included, to put before
+    /// a later keyframe that a decoder starts from (see [`first_packet_sei`]).
+    sei: Vec<u8>,
 }
 
 impl PacketIndex {
@@ -225,26 +237,48 @@ impl PacketIndex {
     }
 }
 
-/// Whether an H.264 packet (length-prefixed NAL units, as in MP4/Matroska, or Annex B start
-/// codes) holds an IDR slice (NAL type 5).
-fn h264_has_idr(data: &[u8]) -> bool {
-    let mut i = 0;
-    let mut length_prefixed = true;
-    while i + 4 < data.len() {
-        let n = u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
+/// The NAL units of an H.264 packet in MP4/Matroska form (each behind a 4-byte length), with
+/// their prefixes; `None` when the packet is not in that form (Annex B start codes).
+fn length_prefixed_nals(data: &[u8]) -> Option<Vec<&[u8]>> {
+    let (mut i, mut nals) = (0, Vec::new());
+    while i < data.len() {
+        let n = u32::from_be_bytes(data.get(i..i + 4)?.try_into().ok()?) as usize;
         if n == 0 || i + 4 + n > data.len() {
-            length_prefixed = false;
-            break;
+            return None;
         }
-        if data[i + 4] & 0x1f == 5 {
-            return true;
-        }
+        nals.push(&data[i..i + 4 + n]);
         i += 4 + n;
     }
-    !length_prefixed
-        && data
+    Some(nals)
+}
+
+fn nal_type(nal: &[u8]) -> u8 {
+    nal[4] & 0x1f
+}
+
+/// Whether an H.264 packet (length-prefixed NAL units, or Annex B start codes) holds an IDR
+/// slice (NAL type 5).
+fn h264_has_idr(data: &[u8]) -> bool {
+    match length_prefixed_nals(data) {
+        Some(nals) => nals.iter().any(|nal| nal_type(nal) == 5),
+        None => data
             .windows(4)
-            .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && w[3] & 0x1f == 5)
+            .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && w[3] & 0x1f == 5),
+    }
+}
+
+/// The SEI units (NAL type 6) of an H.264 stream's first packet. x264 writes its version there,
+/// and FFmpeg's decoder turns on its workarounds for older x264 builds (4:4:4 streams among
+/// them, e.g. `cockatoo.mp4`) only after reading it: a decoder that starts at a later IDR frame
+/// without it decodes that stream wrongly, with every frame flagged as concealed.
+fn first_packet_sei(data: &[u8]) -> Vec<u8> {
+    length_prefixed_nals(data)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|nal| nal_type(nal) == 6)
+        .flatten()
+        .copied()
+        .collect()
 }
 
 /// Indexes the packets. Seek points are the keyframes, except that for H.264 only IDR frames
@@ -254,13 +288,16 @@ fn packet_index(ictx: &mut format::context::Input, stream: usize) -> Option<Pack
     let is_h264 = ictx
         .stream(stream)
         .is_some_and(|s| s.parameters().id() == codec::Id::H264);
-    let (mut pts, mut keys) = (Vec::new(), Vec::new());
+    let (mut pts, mut keys, mut sei) = (Vec::new(), Vec::new(), Vec::new());
     let mut packet = Packet::empty();
     while packet.read(ictx).is_ok() {
         if packet.stream() != stream {
             continue;
         }
         let p = packet.pts()?;
+        if pts.is_empty() && is_h264 {
+            sei = packet.data().map(first_packet_sei).unwrap_or_default();
+        }
         pts.push(p);
         let first = keys.is_empty();
         if packet.is_key() && (first || !is_h264 || packet.data().is_some_and(h264_has_idr)) {
@@ -269,7 +306,7 @@ fn packet_index(ictx: &mut format::context::Input, stream: usize) -> Option<Pack
     }
     pts.sort_unstable();
     let unique = pts.windows(2).all(|w| w[0] < w[1]);
-    (unique && !keys.is_empty()).then_some(PacketIndex { pts, keys })
+    (unique && !keys.is_empty()).then_some(PacketIndex { pts, keys, sei })
 }
 
 /// Seeks the input to the keyframe with decode timestamp `dts` (or the one before).
@@ -296,26 +333,45 @@ pub fn decode_seeking(
     let Some(index) = packet_index(&mut ictx, stream) else {
         return Ok(None);
     };
+    let probed = ictx
+        .stream(stream)
+        .map(|s| s.parameters().clone())
+        .ok_or(MediaError::NoVideoStream { path: path.into() })?;
     drop(ictx);
     let mut wanted: Vec<usize> = indices.to_vec();
     wanted.sort_unstable();
     wanted.dedup();
     // Frames after the same keyframe are decoded together; groups run on their own threads,
     // each with its own decoder, since clips far apart share nothing.
-    let mut groups: Vec<(i64, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<((i64, i64), Vec<usize>)> = Vec::new();
     for &k in wanted.iter().filter(|&&k| k < index.pts.len()) {
         let Some(key) = index.key_before(index.pts[k]) else {
             return Ok(None);
         };
         match groups.last_mut() {
-            Some((g, members)) if *g == key.1 => members.push(k),
-            _ => groups.push((key.1, vec![k])),
+            Some((g, members)) if *g == key => members.push(k),
+            _ => groups.push((key, vec![k])),
         }
     }
+    // The longest stretch first: it bounds the time, and the shorter ones fill the cores
+    // beside it.
+    groups.sort_by_key(|((key_pts, _), members)| {
+        let from = index.pts.partition_point(|p| p < key_pts);
+        std::cmp::Reverse(members.last().map_or(0, |last| last.saturating_sub(from)))
+    });
     let per_group = (threads / groups.len().max(1)).max(1);
+    let opener = |parameters| GroupOpener {
+        path,
+        stream,
+        parameters,
+        threads: per_group,
+    };
     let decoded: Vec<Option<Vec<(usize, RgbFrame)>>> = groups
-        .par_iter()
-        .map(|(key_dts, members)| decode_group(path, &index, *key_dts, members, per_group))
+        .into_iter()
+        .map(|group| (group, opener(probed.clone())))
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|(((_, key_dts), members), open)| decode_group(open, &index, key_dts, &members))
         .collect::<Result<_, _>>()?;
     let mut found = std::collections::HashMap::new();
     for group in decoded {
@@ -338,17 +394,65 @@ pub fn decode_seeking(
     ))
 }
 
+/// What a keyframe group needs to open its own input and decoder.
+struct GroupOpener<'a> {
+    path: &'a Path,
+    stream: usize,
+    /// The video stream's parameters from the one probed open.
+    parameters: codec::Parameters,
+    threads: usize,
+}
+
+impl GroupOpener<'_> {
+    /// The input opened without probing its streams (`avformat_find_stream_info` decodes the
+    /// first frames of every stream: 3–15 ms per open on the media set, opened once per group),
+    /// and a decoder from the probed parameters, so that it decodes as the probed one would.
+    /// Containers whose headers do not list the stream as probing found it (MPEG program
+    /// streams list none) are opened with probing.
+    fn open(self) -> Result<(format::context::Input, ffmpeg_next::decoder::Video), MediaError> {
+        let codec_id = self.parameters.id();
+        let ictx = match open_unprobed(self.path) {
+            Some(i)
+                if i.stream(self.stream)
+                    .is_some_and(|s| s.parameters().id() == codec_id) =>
+            {
+                i
+            }
+            _ => format::input(self.path).map_err(|e| corrupt(self.path, e))?,
+        };
+        let decoder = video_decoder(self.path, self.parameters, self.threads)?;
+        Ok((ictx, decoder))
+    }
+}
+
+/// `avformat_open_input` alone; `None` when it fails.
+fn open_unprobed(path: &Path) -> Option<format::context::Input> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut ps = std::ptr::null_mut();
+    // SAFETY: on success FFmpeg allocates the context, which `Input` then owns and closes.
+    unsafe {
+        let opened = ffmpeg_next::ffi::avformat_open_input(
+            &mut ps,
+            c_path.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        (opened == 0).then(|| format::context::Input::wrap(ps))
+    }
+}
+
 /// Decodes the frames `members` (all after the keyframe with decode time `key_dts`) from that
 /// keyframe on. `None` when the seek lands after a wanted frame. Frames that never come out
 /// (discarded packets) are left out.
 fn decode_group(
-    path: &Path,
+    open: GroupOpener,
     index: &PacketIndex,
     key_dts: i64,
     members: &[usize],
-    threads: usize,
 ) -> Result<Option<Vec<(usize, RgbFrame)>>, MediaError> {
-    let (mut ictx, stream, mut decoder) = open_decoder(path, threads)?;
+    let (path, stream) = (open.path, open.stream);
+    let (mut ictx, mut decoder) = open.open()?;
     if !seek_to(&mut ictx, stream, key_dts) {
         return Ok(None);
     }
@@ -359,6 +463,7 @@ fn decode_group(
     let (mut packet, mut decoded) = (Packet::empty(), frame::Video::empty());
     let mut first = true;
     let mut at_end = false;
+    let mut started = false;
     loop {
         while decoder.receive_frame(&mut decoded).is_ok() {
             let Some(pts) = decoded.timestamp().or(decoded.pts()) else {
@@ -387,6 +492,9 @@ fn decode_group(
         }
         match packet.read(&mut ictx) {
             Ok(()) if packet.stream() != stream => {}
+            // The demuxer may seek to an earlier keyframe than asked (MP4 indexes by decode
+            // times without the edit list's shift): its packets are not needed.
+            Ok(()) if !started && packet.dts().is_some_and(|d| d < key_dts) => {}
             Ok(()) => {
                 // Frames no other frame refers to (usually B-frames) are only decoded when
                 // they are wanted: skipping them changes no other frame.
@@ -394,7 +502,11 @@ fn decode_group(
                     .pts()
                     .is_some_and(|p| targets.iter().any(|(_, t)| *t == p));
                 set_skip_nonref(&mut decoder, !needed);
-                let _ = decoder.send_packet(&packet);
+                if !std::mem::replace(&mut started, true) && key_dts != index.keys[0].1 {
+                    let _ = decoder.send_packet(&with_prefix(&index.sei, &packet));
+                } else {
+                    let _ = decoder.send_packet(&packet);
+                }
             }
             Err(ffmpeg_next::Error::Eof) => {
                 let _ = decoder.send_eof();
@@ -403,6 +515,21 @@ fn decode_group(
             Err(e) => return Err(corrupt(path, e)),
         }
     }
+}
+
+/// `packet` with `prefix` before its data (nothing else changed).
+fn with_prefix(prefix: &[u8], packet: &Packet) -> Packet {
+    if prefix.is_empty() {
+        return packet.clone();
+    }
+    let data = packet.data().unwrap_or_default();
+    let mut joined = Packet::copy(&[prefix, data].concat());
+    joined.set_pts(packet.pts());
+    joined.set_dts(packet.dts());
+    joined.set_duration(packet.duration());
+    joined.set_flags(packet.flags());
+    joined.set_stream(packet.stream());
+    joined
 }
 
 /// Whether the decoder reported errors or corruption in this frame.
