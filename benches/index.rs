@@ -39,7 +39,7 @@ fn main() {
     }
     let exact_build = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let ann = AnnIndex::open(&work.join("exact"), AnnParams::default()).unwrap(); // graph built from the store
+    let ann = AnnIndex::open(&work.join("exact"), ann_params()).unwrap(); // graph built from the store
     let ann_build = t.elapsed().as_secs_f64();
     let dir_bytes = |d: &str| {
         std::fs::read_dir(work.join(d))
@@ -83,10 +83,10 @@ fn main() {
     }
     // The search-time expansion: recall and speed at the former default and a larger ef over
     // the same graph.
-    for ef in [128, 512] {
+    for ef in search_expansions() {
         let params = AnnParams {
             expansion_search: ef,
-            ..AnnParams::default()
+            ..ann_params()
         };
         let tuned = AnnIndex::open(&work.join("exact"), params).unwrap();
         for ((name, qs), er) in [("near", &near), ("fresh", &fresh)].into_iter().zip(&truth) {
@@ -105,5 +105,26 @@ fn main() {
         "ann_graph_bytes_per_vector".into(),
         (graph_bytes as f64 / n as f64).into(),
     );
+    out.insert("ann_connectivity".into(), ann_params().connectivity.into());
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
+}
+
+/// The defaults, or the graph's connectivity from OMEGA_BENCH_ANN_M.
+fn ann_params() -> AnnParams {
+    let connectivity = std::env::var("OMEGA_BENCH_ANN_M")
+        .ok()
+        .and_then(|m| m.parse().ok());
+    AnnParams {
+        connectivity: connectivity.unwrap_or(AnnParams::default().connectivity),
+        ..AnnParams::default()
+    }
+}
+
+/// The other search expansions measured over the same graph (OMEGA_BENCH_EFS, comma-separated).
+fn search_expansions() -> Vec<usize> {
+    std::env::var("OMEGA_BENCH_EFS")
+        .unwrap_or_else(|_| "128,192,512".into())
+        .split(',')
+        .filter_map(|ef| ef.trim().parse().ok())
+        .collect()
 }

@@ -23,10 +23,10 @@ print("|---|---|---|---|---|---|---|")
 print(f"| omega exact | {o['exact_build_s']:.1f} | {o['exact_bytes_per_vector']:.0f} | {o['exact_near_qps']:.0f} | 1 | {o['exact_fresh_qps']:.0f} | 1 |")
 print(f"| FAISS IndexFlatIP | {f['flat_build_s']:.1f} | {f['flat_bytes_per_vector']} | {f['flat_near_qps']:.0f} | {f['flat_near_recall']:.3f} | {f['flat_fresh_qps']:.0f} | {f['flat_fresh_recall']:.3f} |")
 print(f"| omega ann, defaults (usearch M16, ef 256, exact re-rank of 16) | {o['ann_build_s']:.1f} | {o['exact_bytes_per_vector'] + o['ann_graph_bytes_per_vector']:.0f} | {o['ann_near_qps']:.0f} | {o['ann_near_recall']:.3f} | {o['ann_fresh_qps']:.0f} | {o['ann_fresh_recall']:.3f} |")
-for ef in (128, 512):
-    if f"ann_ef{ef}_near_qps" in o:
-        print(f"| omega ann, --ann-ef {ef} | - | - | {o[f'ann_ef{ef}_near_qps']:.0f} | {o[f'ann_ef{ef}_near_recall']:.3f} | {o[f'ann_ef{ef}_fresh_qps']:.0f} | {o[f'ann_ef{ef}_fresh_recall']:.3f} |")
+for ef in sorted(int(k[6:-9]) for k in o if k.startswith("ann_ef") and k.endswith("_near_qps")):
+    print(f"| omega ann, --ann-ef {ef} | - | - | {o[f'ann_ef{ef}_near_qps']:.0f} | {o[f'ann_ef{ef}_near_recall']:.3f} | {o[f'ann_ef{ef}_fresh_qps']:.0f} | {o[f'ann_ef{ef}_fresh_recall']:.3f} |")
 print(f"| FAISS IndexHNSWFlat (M16, ef128) | {f['hnsw_build_s']:.1f} | - | {f['hnsw_near_qps']:.0f} | {f['hnsw_near_recall']:.3f} | {f['hnsw_fresh_qps']:.0f} | {f['hnsw_fresh_recall']:.3f} |")
+print(f"| FAISS IndexHNSWFlat, efSearch 64 | - | - | {f['hnsw64_near_qps']:.0f} | {f['hnsw64_near_recall']:.3f} | {f['hnsw64_fresh_qps']:.0f} | {f['hnsw64_fresh_recall']:.3f} |")
 print(f"\nratios omega/FAISS, q/s: exact near {o['exact_near_qps']/f['flat_near_qps']:.2f}, fresh {o['exact_fresh_qps']/f['flat_fresh_qps']:.2f}; "
       f"ann near {o['ann_near_qps']/f['hnsw_near_qps']:.2f}, fresh {o['ann_fresh_qps']/f['hnsw_fresh_qps']:.2f}")
 PY

@@ -61,7 +61,11 @@ fn corrupt(path: &Path, e: impl std::fmt::Display) -> MediaError {
 /// Decodes the first audio stream (all frames, encoder priming included, as torchaudio).
 pub fn decode_audio(path: &Path) -> Result<DecodedAudio, AudioError> {
     init();
-    let mut ictx = format::input(path).map_err(|e| corrupt(path, e))?;
+    decode_input(path, format::input(path).map_err(|e| corrupt(path, e))?)
+}
+
+/// Decodes the first audio stream of `path`, opened as `ictx` and not read yet.
+fn decode_input(path: &Path, mut ictx: format::context::Input) -> Result<DecodedAudio, AudioError> {
     let stream = ictx
         .streams()
         .best(Type::Audio)
@@ -494,9 +498,14 @@ pub(super) fn merge_ranges(ranges: &[(usize, usize)]) -> Vec<(usize, usize)> {
 /// Decodes and preprocesses the audio of one file: only the clip windows where the track
 /// allows it exactly ([`super::audio_windows`]), else the whole track.
 pub fn load_audio(path: &Path) -> Result<AudioInput, AudioError> {
-    let decoded = match super::audio_windows::decode_clip_windows(path) {
-        Some(windows) => windows,
-        None => decode_audio(path)?,
+    use super::audio_windows::{clip_windows, ClipWindows};
+    init();
+    let mut input = format::input(path).map_err(|e| corrupt(path, e))?;
+    let decoded = match clip_windows(&mut input) {
+        ClipWindows::Decoded(windows) => windows,
+        // Nothing read yet: the same open input is decoded whole (one probe per file).
+        ClipWindows::NotAacLc => decode_input(path, input)?,
+        ClipWindows::Unchecked => decode_audio(path)?,
     };
     Ok(audio_input(&decoded))
 }

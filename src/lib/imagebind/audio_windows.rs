@@ -56,10 +56,38 @@ impl Track {
     }
 }
 
+/// What the clip windows of an open input gave.
+pub enum ClipWindows {
+    /// The samples the clips need, every other sample zero.
+    Decoded(DecodedAudio),
+    /// Not an AAC-LC track; nothing was read, the input can still be decoded whole.
+    NotAacLc,
+    /// A check failed after packets were read: decode the file whole from a new open.
+    Unchecked,
+}
+
 /// The samples of `path`'s first audio track that the clips need, every other sample zero;
 /// `None` when the track is not one this can do exactly (the caller decodes all of it).
 pub fn decode_clip_windows(path: &Path) -> Option<DecodedAudio> {
-    let track = read_track(path)?;
+    init();
+    match clip_windows(&mut format::input(path).ok()?) {
+        ClipWindows::Decoded(windows) => Some(windows),
+        ClipWindows::NotAacLc | ClipWindows::Unchecked => None,
+    }
+}
+
+/// The clip windows of `input`'s first audio track, when it is one this can do exactly.
+pub fn clip_windows(input: &mut format::context::Input) -> ClipWindows {
+    let Some(stream) = aac_lc_stream(input) else {
+        return ClipWindows::NotAacLc;
+    };
+    match read_track(input, stream).and_then(decode_windows) {
+        Some(windows) => ClipWindows::Decoded(windows),
+        None => ClipWindows::Unchecked,
+    }
+}
+
+fn decode_windows(track: Track) -> Option<DecodedAudio> {
     let len = track.len();
     // Zeroed allocations are mapped lazily: pages no window writes cost nothing.
     let mut channels: Vec<Vec<f32>> = (0..track.channels).map(|_| vec![0f32; len]).collect();
@@ -73,13 +101,11 @@ pub fn decode_clip_windows(path: &Path) -> Option<DecodedAudio> {
     })
 }
 
-/// Demuxes an AAC-LC track (the only kind taken: fixed frame size, no state beyond the
-/// previous frame's overlap once noise substitution is ruled out by the preroll check).
-fn read_track(path: &Path) -> Option<Track> {
-    init();
-    let mut ictx = format::input(path).ok()?;
-    let stream = ictx.streams().best(Type::Audio)?;
-    let index = stream.index();
+/// The best audio stream's facts when it is AAC-LC (the only kind taken: fixed frame size, no
+/// state beyond the previous frame's overlap once noise substitution is ruled out by the
+/// preroll check). Reads no packet.
+fn aac_lc_stream(input: &format::context::Input) -> Option<AacStream> {
+    let stream = input.streams().best(Type::Audio)?;
     let parameters = stream.parameters();
     // SAFETY: plain fields of the open stream's parameters.
     let (profile, frame_size, rate, channels) = unsafe {
@@ -92,18 +118,41 @@ fn read_track(path: &Path) -> Option<Track> {
         )
     };
     let aac_lc = parameters.id() == codec::Id::AAC && profile == 1; // FF_PROFILE_AAC_LOW
-    if !aac_lc || frame_size <= 0 || rate <= 0 || channels <= 0 {
-        return None;
-    }
+    (aac_lc && frame_size > 0 && rate > 0 && channels > 0).then(|| AacStream {
+        index: stream.index(),
+        parameters,
+        frame_size: frame_size as usize,
+        rate: rate as usize,
+        channels: channels as usize,
+    })
+}
+
+struct AacStream {
+    index: usize,
+    parameters: codec::Parameters,
+    frame_size: usize,
+    rate: usize,
+    channels: usize,
+}
+
+/// Demuxes the AAC-LC stream's packets and counts the samples each one decodes to.
+fn read_track(ictx: &mut format::context::Input, stream: AacStream) -> Option<Track> {
+    let AacStream {
+        index,
+        parameters,
+        frame_size,
+        rate,
+        channels,
+    } = stream;
     let (mut packets, mut samples, mut offsets) = (Vec::new(), Vec::new(), Vec::new());
     let mut packet = Packet::empty();
     let mut at = 0usize;
     loop {
-        match packet.read(&mut ictx) {
+        match packet.read(ictx) {
             Ok(()) if packet.stream() != index => {}
             Ok(()) => {
                 let (skip, discard) = skip_samples(&packet);
-                let n = (frame_size as usize).saturating_sub(skip + discard);
+                let n = frame_size.saturating_sub(skip + discard);
                 offsets.push(at);
                 samples.push(n);
                 at += n;
@@ -118,8 +167,8 @@ fn read_track(path: &Path) -> Option<Track> {
         packets,
         samples,
         offsets,
-        rate: rate as usize,
-        channels: channels as usize,
+        rate,
+        channels,
     })
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::half_dot::{best_kernel, DotF16};
 use super::{AnnParams, ExactIndex, IndexError, Neighbour, VectorIndex};
 use crate::table::EMBEDDING_DIM;
 use crate::vector::{dot, unit};
@@ -39,18 +40,43 @@ fn new_graph(params: &AnnParams, path: &Path) -> Result<usearch::Index, IndexErr
         expansion_search: params.expansion_search,
         multi: false,
     };
-    usearch::Index::new(&options).map_err(|e| ann_error(path, e))
+    let mut graph = usearch::Index::new(&options).map_err(|e| ann_error(path, e))?;
+    use_dot_distance(&mut graph, path)?;
+    Ok(graph)
+}
+
+/// Replaces usearch's f16 cosine by 1 − dot on this CPU's fastest kernel (`half_dot`): every
+/// vector in the graph and every query is a unit vector. The file keeps the cosine metric kind,
+/// so a graph saved by an earlier omega loads unchanged; loading restores the built-in metric,
+/// hence the call after every load too.
+fn use_dot_distance(graph: &mut usearch::Index, path: &Path) -> Result<(), IndexError> {
+    let dot: DotF16 = best_kernel();
+    let distance = move |a: *const usearch::f16, b: *const usearch::f16| {
+        // SAFETY: usearch calls the metric with two vectors of the graph's dimensions, both in
+        // its f16 storage (queries are cast to it first); usearch's f16 is a transparent i16,
+        // the same bits as `half::f16`.
+        let (a, b) = unsafe {
+            (
+                std::slice::from_raw_parts(a.cast::<half::f16>(), EMBEDDING_DIM),
+                std::slice::from_raw_parts(b.cast::<half::f16>(), EMBEDDING_DIM),
+            )
+        };
+        1.0 - dot(a, b)
+    };
+    <usearch::f16 as usearch::VectorType>::change_metric(graph, Box::new(distance))
+        .map_err(|e| ann_error(path, e))
 }
 
 impl AnnIndex {
     pub fn open(dir: &Path, params: AnnParams) -> Result<Self, IndexError> {
         let exact = ExactIndex::open(dir)?;
         let path = dir.join("hnsw.usearch");
-        let graph = new_graph(&params, &path)?;
+        let mut graph = new_graph(&params, &path)?;
         if path.exists() {
             graph
                 .load(path.to_str().unwrap_or_default())
                 .map_err(|e| ann_error(&path, e))?;
+            use_dot_distance(&mut graph, &path)?;
             graph.change_expansion_search(params.expansion_search);
         }
         let mut index = AnnIndex {

@@ -150,11 +150,6 @@ impl ExactIndex {
         Ok(())
     }
 
-    fn row(&self, i: usize) -> &[u8] {
-        let map = self.map.as_ref().expect("rows exist only when mapped");
-        &map[i * self.dim * 2..(i + 1) * self.dim * 2]
-    }
-
     /// Rows `rows` as f32, converted in one pass.
     fn block_f32(&self, rows: std::ops::Range<usize>) -> Vec<f32> {
         use half::slice::HalfFloatSliceExt;
@@ -216,10 +211,7 @@ impl ExactIndex {
 
     /// Stored vector `i` (a unit vector, from f16).
     pub fn vector(&self, i: usize) -> Vec<f32> {
-        self.row(i)
-            .chunks_exact(2)
-            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect()
+        self.block_f32(i..i + 1)
     }
 }
 

@@ -5,6 +5,8 @@
 #[cfg(feature = "ann")]
 mod ann;
 mod exact;
+#[cfg(feature = "ann")]
+mod half_dot;
 #[cfg(feature = "milvus")]
 mod milvus;
 
