@@ -83,4 +83,25 @@ fn recall_against_exact_and_rebuild() {
     let rebuilt = AnnIndex::open(&work.join("ann"), AnnParams::default()).unwrap();
     assert_eq!(rebuilt.len(), items.len());
     assert!(recall(&rebuilt, &exact, &near) >= 0.98);
+    drop(rebuilt);
+    // A graph file of another shape (8 f32 values per vector), as many vectors as the store, is
+    // not searched with the f16 embedding kernel: it is rebuilt from the store too.
+    let foreign = usearch::Index::new(&usearch::IndexOptions {
+        dimensions: 8,
+        quantization: usearch::ScalarKind::F32,
+        ..Default::default()
+    })
+    .unwrap();
+    foreign.reserve(items.len()).unwrap();
+    for key in 0..items.len() {
+        foreign.add(key as u64, &[key as f32 + 1.0; 8]).unwrap();
+    }
+    let graph = work.join("ann/hnsw.usearch");
+    foreign.save(graph.to_str().unwrap()).unwrap();
+    let reopened = AnnIndex::open(&work.join("ann"), AnnParams::default()).unwrap();
+    assert!(recall(&reopened, &exact, &near) >= 0.98);
+    assert!(
+        std::fs::metadata(&graph).unwrap().len() > 1_000_000,
+        "the graph was rebuilt"
+    );
 }

@@ -45,6 +45,11 @@ fn new_graph(params: &AnnParams, path: &Path) -> Result<usearch::Index, IndexErr
     Ok(graph)
 }
 
+/// Whether the graph holds what `use_dot_distance` reads: EMBEDDING_DIM values in f16.
+fn holds_embeddings_in_f16(graph: &usearch::Index) -> bool {
+    graph.dimensions() == EMBEDDING_DIM && graph.scalar_kind() == usearch::ScalarKind::F16
+}
+
 /// Replaces usearch's f16 cosine by 1 − dot on this CPU's fastest kernel (`half_dot`): every
 /// vector in the graph and every query is a unit vector. The file keeps the cosine metric kind,
 /// so a graph saved by an earlier omega loads unchanged; loading restores the built-in metric,
@@ -76,8 +81,14 @@ impl AnnIndex {
             graph
                 .load(path.to_str().unwrap_or_default())
                 .map_err(|e| ann_error(&path, e))?;
-            use_dot_distance(&mut graph, &path)?;
-            graph.change_expansion_search(params.expansion_search);
+            if holds_embeddings_in_f16(&graph) {
+                use_dot_distance(&mut graph, &path)?;
+                graph.change_expansion_search(params.expansion_search);
+            } else {
+                // Another shape of graph (loading takes the file's own): the distance kernel
+                // reads EMBEDDING_DIM f16 values, so it is rebuilt from the store below.
+                graph = new_graph(&params, &path)?;
+            }
         }
         let mut index = AnnIndex {
             exact,
