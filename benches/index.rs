@@ -111,13 +111,14 @@ fn main() {
 
 /// The defaults, or the graph's connectivity from OMEGA_BENCH_ANN_M.
 fn ann_params() -> AnnParams {
-    let connectivity = std::env::var("OMEGA_BENCH_ANN_M")
+    let mut params = AnnParams::default();
+    if let Some(m) = std::env::var("OMEGA_BENCH_ANN_M")
         .ok()
-        .and_then(|m| m.parse().ok());
-    AnnParams {
-        connectivity: connectivity.unwrap_or(AnnParams::default().connectivity),
-        ..AnnParams::default()
+        .and_then(|m| m.parse().ok())
+    {
+        params.connectivity = m;
     }
+    params
 }
 
 /// The other search expansions measured over the same graph (OMEGA_BENCH_EFS, comma-separated).

@@ -17,14 +17,18 @@ pub(super) fn best_kernel() -> DotF16 {
         if std::is_x86_feature_detected!("avx512f") {
             return |a, b| unsafe { dot_avx512(a, b) };
         }
-        if std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("f16c")
-            && std::is_x86_feature_detected!("fma")
-        {
+        if has_avx2_f16c() {
             return |a, b| unsafe { dot_avx2(a, b) };
         }
     }
     dot_portable
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_f16c() -> bool {
+    std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("f16c")
+        && std::is_x86_feature_detected!("fma")
 }
 
 pub(super) fn dot_portable(a: &[f16], b: &[f16]) -> f32 {
@@ -117,10 +121,7 @@ mod tests {
         let mut kernels: Vec<(&str, DotF16)> =
             vec![("portable", dot_portable), ("best", best_kernel())];
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("f16c")
-            && std::is_x86_feature_detected!("fma")
-        {
+        if has_avx2_f16c() {
             kernels.push(("avx2", |a, b| unsafe { dot_avx2(a, b) }));
         }
         for n in [0, 1, 15, 31, 32, 63, 64, 100, 1024, 1031] {
