@@ -122,42 +122,62 @@ fn corrupt(path: &Path, e: impl std::fmt::Display) -> MediaError {
 
 /// decord's view of the first video stream.
 pub fn decord_info(path: &Path) -> Result<DecordInfo, MediaError> {
+    Ok(open_video(path)?.info)
+}
+
+/// A video file read once, with probing: what decord reports, the stream's parameters for the
+/// decoders, and the packet index for seeking (`None` when the stream cannot be seeked in).
+/// Everything after it opens the file without probing, and only to decode.
+struct OpenedVideo {
+    stream: usize,
+    info: DecordInfo,
+    parameters: codec::Parameters,
+    index: Option<PacketIndex>,
+}
+
+fn open_video(path: &Path) -> Result<OpenedVideo, MediaError> {
     init();
     let mut ictx = format::input(path).map_err(|e| corrupt(path, e))?;
-    let stream = ictx
+    let video = ictx
         .streams()
         .best(Type::Video)
         .ok_or(MediaError::NoVideoStream { path: path.into() })?;
-    let index = stream.index();
-    let rate = stream.avg_frame_rate();
+    let stream = video.index();
+    let rate = video.avg_frame_rate();
     let fps = if rate.denominator() != 0 && rate.numerator() > 0 {
         f64::from(rate)
     } else {
-        f64::from(stream.rate())
+        f64::from(video.rate())
     };
-    let par = stream.parameters();
-    // SAFETY: the parameters belong to the open stream.
+    // A copy: the stream's own parameters live only as long as the input.
+    let parameters = video.parameters().clone();
+    // SAFETY: the copy is a valid, owned AVCodecParameters.
     let (width, height) = unsafe {
         (
-            (*par.as_ptr()).width as usize,
-            (*par.as_ptr()).height as usize,
+            (*parameters.as_ptr()).width as usize,
+            (*parameters.as_ptr()).height as usize,
         )
     };
-    let mut num_frames = usize::try_from(stream.frames()).unwrap_or(0);
-    if num_frames == 0 {
-        let mut packet = Packet::empty();
-        while packet.read(&mut ictx).is_ok() {
-            num_frames += usize::from(packet.stream() == index);
-        }
-    }
+    let header_frames = usize::try_from(video.frames()).unwrap_or(0);
+    let (packets, index) = packet_index(&mut ictx, stream);
+    let num_frames = if header_frames > 0 {
+        header_frames
+    } else {
+        packets
+    };
     if num_frames == 0 || fps.is_nan() || fps <= 0.0 {
         return Err(corrupt(path, "no video frames"));
     }
-    Ok(DecordInfo {
-        fps,
-        num_frames,
-        width,
-        height,
+    Ok(OpenedVideo {
+        stream,
+        info: DecordInfo {
+            fps,
+            num_frames,
+            width,
+            height,
+        },
+        parameters,
+        index,
     })
 }
 
@@ -181,7 +201,16 @@ pub fn decode_frames(
     indices: &[usize],
     threads: usize,
 ) -> Result<Vec<RgbFrame>, MediaError> {
-    match decode_seeking(path, indices, threads)? {
+    decode_opened(path, &open_video(path)?, indices, threads)
+}
+
+fn decode_opened(
+    path: &Path,
+    video: &OpenedVideo,
+    indices: &[usize],
+    threads: usize,
+) -> Result<Vec<RgbFrame>, MediaError> {
+    match seek_and_decode(path, video, indices, threads)? {
         Some(frames) => Ok(frames),
         None => decode_sequential(path, indices, threads),
     }
@@ -281,20 +310,26 @@ fn first_packet_sei(data: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Indexes the packets. Seek points are the keyframes, except that for H.264 only IDR frames
-/// count: a stream may flag other I-frames as keyframes while later frames still refer past
-/// them, so decoding from there would not give the decoder's sequential frames.
-fn packet_index(ictx: &mut format::context::Input, stream: usize) -> Option<PacketIndex> {
+/// Counts the stream's packets and indexes them; the index is `None` when a packet has no pts.
+/// Seek points are the keyframes, except that for H.264 only IDR frames count: a stream may
+/// flag other I-frames as keyframes while later frames still refer past them, so decoding from
+/// there would not give the decoder's sequential frames.
+fn packet_index(ictx: &mut format::context::Input, stream: usize) -> (usize, Option<PacketIndex>) {
     let is_h264 = ictx
         .stream(stream)
         .is_some_and(|s| s.parameters().id() == codec::Id::H264);
     let (mut pts, mut keys, mut sei) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut packets, mut all_have_pts) = (0, true);
     let mut packet = Packet::empty();
     while packet.read(ictx).is_ok() {
         if packet.stream() != stream {
             continue;
         }
-        let p = packet.pts()?;
+        packets += 1;
+        let Some(p) = packet.pts() else {
+            all_have_pts = false;
+            continue;
+        };
         if pts.is_empty() && is_h264 {
             sei = packet.data().map(first_packet_sei).unwrap_or_default();
         }
@@ -306,7 +341,8 @@ fn packet_index(ictx: &mut format::context::Input, stream: usize) -> Option<Pack
     }
     pts.sort_unstable();
     let unique = pts.windows(2).all(|w| w[0] < w[1]);
-    (unique && !keys.is_empty()).then_some(PacketIndex { pts, keys, sei })
+    let indexable = all_have_pts && unique && !keys.is_empty();
+    (packets, indexable.then_some(PacketIndex { pts, keys, sei }))
 }
 
 /// Seeks the input to the keyframe with decode timestamp `dts` (or the one before).
@@ -329,15 +365,18 @@ pub fn decode_seeking(
     indices: &[usize],
     threads: usize,
 ) -> Result<Option<Vec<RgbFrame>>, MediaError> {
-    let (mut ictx, stream, _) = open_decoder(path, 1)?;
-    let Some(index) = packet_index(&mut ictx, stream) else {
+    seek_and_decode(path, &open_video(path)?, indices, threads)
+}
+
+fn seek_and_decode(
+    path: &Path,
+    video: &OpenedVideo,
+    indices: &[usize],
+    threads: usize,
+) -> Result<Option<Vec<RgbFrame>>, MediaError> {
+    let (stream, Some(index)) = (video.stream, &video.index) else {
         return Ok(None);
     };
-    let probed = ictx
-        .stream(stream)
-        .map(|s| s.parameters().clone())
-        .ok_or(MediaError::NoVideoStream { path: path.into() })?;
-    drop(ictx);
     let mut wanted: Vec<usize> = indices.to_vec();
     wanted.sort_unstable();
     wanted.dedup();
@@ -368,10 +407,10 @@ pub fn decode_seeking(
     };
     let decoded: Vec<Option<Vec<(usize, RgbFrame)>>> = groups
         .into_iter()
-        .map(|group| (group, opener(probed.clone())))
+        .map(|group| (group, opener(video.parameters.clone())))
         .collect::<Vec<_>>()
         .into_par_iter()
-        .map(|(((_, key_dts), members), open)| decode_group(open, &index, key_dts, &members))
+        .map(|(((_, key_dts), members), open)| decode_group(open, index, key_dts, &members))
         .collect::<Result<_, _>>()?;
     let mut found = std::collections::HashMap::new();
     for group in decoded {
@@ -382,8 +421,8 @@ pub fn decode_seeking(
         return Ok(Some(indices.iter().map(|k| found[k].clone()).collect()));
     }
     // Frames that never come out are the stream's last decoded frame, as in decord.
-    let (mut ictx, stream, mut decoder) = open_decoder(path, threads)?;
-    let last = decode_last_frame(&mut ictx, stream, &mut decoder, &index)
+    let (mut ictx, _, mut decoder) = open_decoder(path, threads)?;
+    let last = decode_last_frame(&mut ictx, stream, &mut decoder, index)
         .ok_or_else(|| corrupt(path, "no frame could be decoded"))?;
     let last = to_rgb(&last, &mut None).map_err(|e| corrupt(path, e))?;
     Ok(Some(
@@ -758,21 +797,42 @@ fn linear_taps(input: usize, output: usize) -> Vec<(usize, usize, f32, f32)> {
 }
 
 /// One frame → `[3, H', W']` floats: /255, bilinear resize (short side 224), CLIP normalise.
+///
+/// Separable: each source row's horizontal pass (`wx0 · left + wx1 · right`) is computed once
+/// and shared by the output rows that read it; torch's kernel computes the same products in the
+/// same order (`wy0 · top + wy1 · bottom` of those), so the floats are the same.
 pub fn resize_normalize(frame: &RgbFrame) -> (usize, usize, Vec<f32>) {
     let (oh, ow) = short_side_size(frame.height, frame.width);
     let ys = linear_taps(frame.height, oh);
     let xs = linear_taps(frame.width, ow);
+    let horizontal = |y: usize, into: &mut Vec<f32>| {
+        let row = &frame.data[y * frame.width * 3..(y + 1) * frame.width * 3];
+        into.clear();
+        for c in 0..3 {
+            into.extend(xs.iter().map(|&(x0, x1, wx0, wx1)| {
+                wx0 * (f32::from(row[x0 * 3 + c]) / 255.0)
+                    + wx1 * (f32::from(row[x1 * 3 + c]) / 255.0)
+            }));
+        }
+    };
     let mut out = vec![0f32; 3 * oh * ow];
-    let px =
-        |y: usize, x: usize, c: usize| f32::from(frame.data[(y * frame.width + x) * 3 + c]) / 255.0;
-    for c in 0..3 {
-        let plane = &mut out[c * oh * ow..(c + 1) * oh * ow];
-        for (oy, &(y0, y1, wy0, wy1)) in ys.iter().enumerate() {
-            for (ox, &(x0, x1, wx0, wx1)) in xs.iter().enumerate() {
-                let top = wx0 * px(y0, x0, c) + wx1 * px(y0, x1, c);
-                let bottom = wx0 * px(y1, x0, c) + wx1 * px(y1, x1, c);
-                let v = wy0 * top + wy1 * bottom;
-                plane[oy * ow + ox] = (v - MEAN[c]) / STD[c];
+    let (mut top, mut bottom) = (Vec::new(), Vec::new());
+    let mut rows = (usize::MAX, usize::MAX);
+    for (oy, &(y0, y1, wy0, wy1)) in ys.iter().enumerate() {
+        if rows != (y0, y1) {
+            if rows.1 == y0 {
+                std::mem::swap(&mut top, &mut bottom);
+            } else {
+                horizontal(y0, &mut top);
+            }
+            horizontal(y1, &mut bottom);
+            rows = (y0, y1);
+        }
+        for c in 0..3 {
+            let (t, b) = (&top[c * ow..][..ow], &bottom[c * ow..][..ow]);
+            let dst = &mut out[(c * oh + oy) * ow..][..ow];
+            for ((d, &t), &b) in dst.iter_mut().zip(t).zip(b) {
+                *d = (wy0 * t + wy1 * b - MEAN[c]) / STD[c];
             }
         }
     }
@@ -808,24 +868,30 @@ pub struct VideoInput {
 
 /// Decodes and preprocesses one video file.
 pub fn load_video(path: &Path, threads: usize) -> Result<VideoInput, MediaError> {
-    let info = decord_info(path)?;
+    let video = open_video(path)?;
+    let info = video.info;
     let plan = clip_plan(&info);
     let indices: Vec<usize> = plan.iter().flat_map(|c| c.frames).collect();
-    let frames = decode_frames(path, &indices, threads)?;
+    // Clips of a short video share frames: each is decoded and scaled once.
+    let mut unique = indices.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    let frames = decode_opened(path, &video, &unique, threads)?;
+    let scaled: Vec<_> = frames.par_iter().map(resize_normalize).collect();
     let mut tensor = vec![0f32; VIDEO_INPUT_LEN];
     let plane = SIZE * SIZE;
-    for (clip, pair) in frames.chunks(FRAMES_PER_CLIP).enumerate() {
-        for (t, frame) in pair.iter().enumerate() {
-            let (h, w, scaled) = resize_normalize(frame);
-            for (crop, (y0, x0)) in crop_offsets(h, w).into_iter().enumerate() {
-                let view = clip * CROPS + crop;
-                for c in 0..3 {
-                    let dst = ((view * 3 + c) * FRAMES_PER_CLIP + t) * plane;
-                    for y in 0..SIZE {
-                        let src = c * h * w + (y0 + y) * w + x0;
-                        tensor[dst + y * SIZE..dst + (y + 1) * SIZE]
-                            .copy_from_slice(&scaled[src..src + SIZE]);
-                    }
+    for (i, &k) in indices.iter().enumerate() {
+        let (clip, t) = (i / FRAMES_PER_CLIP, i % FRAMES_PER_CLIP);
+        let (h, w, scaled) = &scaled[unique.partition_point(|&u| u < k)];
+        let (h, w) = (*h, *w);
+        for (crop, (y0, x0)) in crop_offsets(h, w).into_iter().enumerate() {
+            let view = clip * CROPS + crop;
+            for c in 0..3 {
+                let dst = ((view * 3 + c) * FRAMES_PER_CLIP + t) * plane;
+                for y in 0..SIZE {
+                    let src = c * h * w + (y0 + y) * w + x0;
+                    tensor[dst + y * SIZE..dst + (y + 1) * SIZE]
+                        .copy_from_slice(&scaled[src..src + SIZE]);
                 }
             }
         }
@@ -860,5 +926,49 @@ mod tests {
         assert_eq!(short_side_size(720, 1280), (224, 398));
         assert_eq!(short_side_size(1280, 720), (398, 224));
         assert_eq!(crop_offsets(224, 398), [(0, 0), (0, 87), (0, 174)]);
+    }
+
+    /// torch's bilinear interpolation written out per output pixel (four source pixels each).
+    fn resize_per_pixel(frame: &RgbFrame) -> Vec<f32> {
+        let (oh, ow) = short_side_size(frame.height, frame.width);
+        let (ys, xs) = (linear_taps(frame.height, oh), linear_taps(frame.width, ow));
+        let px = |y: usize, x: usize, c: usize| {
+            f32::from(frame.data[(y * frame.width + x) * 3 + c]) / 255.0
+        };
+        let mut out = Vec::with_capacity(3 * oh * ow);
+        for c in 0..3 {
+            for &(y0, y1, wy0, wy1) in &ys {
+                for &(x0, x1, wx0, wx1) in &xs {
+                    let top = wx0 * px(y0, x0, c) + wx1 * px(y0, x1, c);
+                    let bottom = wx0 * px(y1, x0, c) + wx1 * px(y1, x1, c);
+                    out.push((wy0 * top + wy1 * bottom - MEAN[c]) / STD[c]);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn separable_scaling_gives_the_per_pixel_floats() {
+        // Down- and upscaling, portrait and landscape, odd sizes: rows shared by consecutive
+        // output rows (upscaling) and rows skipped (downscaling) both occur.
+        for (width, height) in [(1920, 1080), (721, 1283), (300, 226), (160, 90), (97, 131)] {
+            let data = (0..width * height * 3)
+                .map(|i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect();
+            let frame = RgbFrame {
+                width,
+                height,
+                data,
+            };
+            let (oh, ow, got) = resize_normalize(&frame);
+            assert_eq!((oh, ow), short_side_size(height, width));
+            let want = resize_per_pixel(&frame);
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same && got.len() == want.len(), "{width}x{height}");
+        }
     }
 }

@@ -31,11 +31,15 @@ pub struct AnnParams {
 impl Default for AnnParams {
     fn default() -> Self {
         AnnParams {
-            connectivity: 16,
+            // usearch links a new node to `connectivity` neighbours on the base level too
+            // (FAISS to 2·M): at 1 M clustered vectors M 16 needed ef 192 for recall@1 0.99,
+            // M 32 has 0.998 / 0.993 at ef 64 and 0.999 / 0.999 at ef 96, answering 1.8× the
+            // queries of M 16's former default ef 256 (0.994 / 0.995), for 1.85× the build
+            // time (BENCHMARKS.md). A dedup default must not miss one duplicate in 50; ef 96
+            // keeps a margin for larger indexes.
+            connectivity: 32,
             expansion_add: 128,
-            // 128 gave recall@1 0.976-0.979 at 1 M clustered vectors, 256 gives 0.991-0.993
-            // (BENCHMARKS.md): a dedup default must not miss one duplicate in 50.
-            expansion_search: 256,
+            expansion_search: 96,
             rerank: 16,
         }
     }
