@@ -4,7 +4,7 @@
 //! mixture; build time, bytes per vector, queries per second and recall@1 (against exact) for
 //! the exact and the ANN backends. Writes the vectors and queries as .npy for the FAISS side.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod vectors;
@@ -19,6 +19,9 @@ fn main() {
     let work = PathBuf::from(
         std::env::var("OMEGA_BENCH_DIR").unwrap_or_else(|_| "target/bench-index".into()),
     );
+    if std::env::var_os("OMEGA_BENCH_REUSE").is_some() {
+        return search_again(&work);
+    }
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
     let vectors::Set { items, near, fresh } = vectors::clustered(n);
@@ -106,7 +109,53 @@ fn main() {
         (graph_bytes as f64 / n as f64).into(),
     );
     out.insert("ann_connectivity".into(), ann_params().connectivity.into());
+    out.insert("ann_ef".into(), ann_params().expansion_search.into());
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
+}
+
+/// OMEGA_BENCH_REUSE=1: only the search expansions (OMEGA_BENCH_EFS), over the graph, queries
+/// and exact answers an earlier run left in OMEGA_BENCH_DIR (a 1 M graph takes 20–40 min to
+/// build on 2 cores; the search settings do not change it).
+fn search_again(work: &Path) {
+    let mut out = serde_json::Map::new();
+    for ef in search_expansions() {
+        let params = AnnParams {
+            expansion_search: ef,
+            ..ann_params()
+        };
+        let ann = AnnIndex::open(&work.join("exact"), params).unwrap();
+        for name in ["near", "fresh"] {
+            let queries = read_queries(&work.join(format!("{name}.npy")));
+            let refs: Vec<&[f32]> = queries.chunks(1024).collect();
+            let truth: Vec<String> = serde_json::from_slice(
+                &std::fs::read(work.join(format!("exact_{name}_ids.json"))).unwrap(),
+            )
+            .unwrap();
+            let t = Instant::now();
+            let found = ann.nearest(&refs).unwrap();
+            let qps = refs.len() as f64 / t.elapsed().as_secs_f64();
+            let hits = found
+                .iter()
+                .zip(&truth)
+                .filter(|(f, id)| f.as_ref().is_some_and(|f| &f.id == *id))
+                .count();
+            out.insert(format!("ann_ef{ef}_{name}_qps"), qps.into());
+            let recall = hits as f64 / truth.len() as f64;
+            out.insert(format!("ann_ef{ef}_{name}_recall"), recall.into());
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
+}
+
+/// The f32 rows of a .npy file that `write_npy` wrote (format 1.0: a 10-byte preamble whose
+/// last two bytes are the header's length, then the header, then the data).
+fn read_queries(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    let header = usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
+    bytes[10 + header..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// The defaults, or the graph's connectivity from OMEGA_BENCH_ANN_M.
@@ -124,7 +173,7 @@ fn ann_params() -> AnnParams {
 /// The other search expansions measured over the same graph (OMEGA_BENCH_EFS, comma-separated).
 fn search_expansions() -> Vec<usize> {
     std::env::var("OMEGA_BENCH_EFS")
-        .unwrap_or_else(|_| "128,192,512".into())
+        .unwrap_or_else(|_| "56,64,128".into())
         .split(',')
         .filter_map(|ef| ef.trim().parse().ok())
         .collect()

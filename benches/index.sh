@@ -22,11 +22,12 @@ print("| | build s | bytes/vector | q/s near-dup | recall@1 near-dup | q/s fresh
 print("|---|---|---|---|---|---|---|")
 print(f"| omega exact | {o['exact_build_s']:.1f} | {o['exact_bytes_per_vector']:.0f} | {o['exact_near_qps']:.0f} | 1 | {o['exact_fresh_qps']:.0f} | 1 |")
 print(f"| FAISS IndexFlatIP | {f['flat_build_s']:.1f} | {f['flat_bytes_per_vector']} | {f['flat_near_qps']:.0f} | {f['flat_near_recall']:.3f} | {f['flat_fresh_qps']:.0f} | {f['flat_fresh_recall']:.3f} |")
-print(f"| omega ann, defaults (usearch M16, ef 256, exact re-rank of 16) | {o['ann_build_s']:.1f} | {o['exact_bytes_per_vector'] + o['ann_graph_bytes_per_vector']:.0f} | {o['ann_near_qps']:.0f} | {o['ann_near_recall']:.3f} | {o['ann_fresh_qps']:.0f} | {o['ann_fresh_recall']:.3f} |")
+print(f"| omega ann, defaults (usearch M {o['ann_connectivity']}, ef {o['ann_ef']}, exact re-rank of 16) | {o['ann_build_s']:.1f} | {o['exact_bytes_per_vector'] + o['ann_graph_bytes_per_vector']:.0f} | {o['ann_near_qps']:.0f} | {o['ann_near_recall']:.3f} | {o['ann_fresh_qps']:.0f} | {o['ann_fresh_recall']:.3f} |")
 for ef in sorted(int(k[6:-9]) for k in o if k.startswith("ann_ef") and k.endswith("_near_qps")):
     print(f"| omega ann, --ann-ef {ef} | - | - | {o[f'ann_ef{ef}_near_qps']:.0f} | {o[f'ann_ef{ef}_near_recall']:.3f} | {o[f'ann_ef{ef}_fresh_qps']:.0f} | {o[f'ann_ef{ef}_fresh_recall']:.3f} |")
 print(f"| FAISS IndexHNSWFlat (M16, ef128) | {f['hnsw_build_s']:.1f} | - | {f['hnsw_near_qps']:.0f} | {f['hnsw_near_recall']:.3f} | {f['hnsw_fresh_qps']:.0f} | {f['hnsw_fresh_recall']:.3f} |")
-print(f"| FAISS IndexHNSWFlat, efSearch 64 | - | - | {f['hnsw64_near_qps']:.0f} | {f['hnsw64_near_recall']:.3f} | {f['hnsw64_fresh_qps']:.0f} | {f['hnsw64_fresh_recall']:.3f} |")
+for ef in sorted(int(k[4:-9]) for k in f if k.startswith("hnsw") and k[4:5].isdigit() and k.endswith("_near_qps")):
+    print(f"| FAISS IndexHNSWFlat, efSearch {ef} | - | - | {f[f'hnsw{ef}_near_qps']:.0f} | {f[f'hnsw{ef}_near_recall']:.3f} | {f[f'hnsw{ef}_fresh_qps']:.0f} | {f[f'hnsw{ef}_fresh_recall']:.3f} |")
 print(f"\nratios omega/FAISS, q/s: exact near {o['exact_near_qps']/f['flat_near_qps']:.2f}, fresh {o['exact_fresh_qps']/f['flat_fresh_qps']:.2f}; "
       f"ann near {o['ann_near_qps']/f['hnsw_near_qps']:.2f}, fresh {o['ann_fresh_qps']/f['hnsw_fresh_qps']:.2f}")
 PY

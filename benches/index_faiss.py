@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """FAISS on the vectors and queries benches/index.rs wrote: IndexFlatIP (exact) and
-IndexHNSWFlat (M 16, efConstruction 128, efSearch 128 and 64) on L2-normalised vectors, the same
+IndexHNSWFlat (M 16, efConstruction 128, efSearch 128 and EFS) on L2-normalised vectors, the same
 threads. Recall@1 against omega's exact answers. Usage: index_faiss.py DIR THREADS [EFS]
-(EFS: other efSearch values, comma-separated; 64 by default)"""
+(EFS: other efSearch values, comma-separated; 64,96 by default)"""
 import json, sys, time
 import faiss, numpy as np
 
 d, threads = sys.argv[1], int(sys.argv[2])
-efs = [int(e) for e in (sys.argv[3] if len(sys.argv) > 3 else "64").split(",")]
+efs = [int(e) for e in (sys.argv[3] if len(sys.argv) > 3 else "64,96").split(",")]
 faiss.omp_set_num_threads(threads)
 x = np.load(f"{d}/vectors.npy"); faiss.normalize_L2(x)
 out = {}
