@@ -117,6 +117,18 @@ fn main() {
 /// and exact answers an earlier run left in OMEGA_BENCH_DIR (a 1 M graph takes 20–40 min to
 /// build on 2 cores; the search settings do not change it).
 fn search_again(work: &Path) {
+    // Each query set and its exact answers, read once for every ef.
+    let sets: Vec<(&str, Vec<f32>, Vec<String>)> = ["near", "fresh"]
+        .into_iter()
+        .map(|name| {
+            let queries = read_queries(&work.join(format!("{name}.npy")));
+            let truth = serde_json::from_slice(
+                &std::fs::read(work.join(format!("exact_{name}_ids.json"))).unwrap(),
+            )
+            .unwrap();
+            (name, queries, truth)
+        })
+        .collect();
     let mut out = serde_json::Map::new();
     for ef in search_expansions() {
         let params = AnnParams {
@@ -124,19 +136,14 @@ fn search_again(work: &Path) {
             ..ann_params()
         };
         let ann = AnnIndex::open(&work.join("exact"), params).unwrap();
-        for name in ["near", "fresh"] {
-            let queries = read_queries(&work.join(format!("{name}.npy")));
+        for (name, queries, truth) in &sets {
             let refs: Vec<&[f32]> = queries.chunks(1024).collect();
-            let truth: Vec<String> = serde_json::from_slice(
-                &std::fs::read(work.join(format!("exact_{name}_ids.json"))).unwrap(),
-            )
-            .unwrap();
             let t = Instant::now();
             let found = ann.nearest(&refs).unwrap();
             let qps = refs.len() as f64 / t.elapsed().as_secs_f64();
             let hits = found
                 .iter()
-                .zip(&truth)
+                .zip(truth)
                 .filter(|(f, id)| f.as_ref().is_some_and(|f| &f.id == *id))
                 .count();
             out.insert(format!("ann_ef{ef}_{name}_qps"), qps.into());
