@@ -10,7 +10,7 @@ use std::time::Instant;
 mod vectors;
 
 use omega::embed::npy::write_npy;
-use omega::index::{AnnIndex, AnnParams, ExactIndex, Neighbour, VectorIndex};
+use omega::index::{AnnIndex, AnnParams, ExactIndex, IvfIndex, Neighbour, VectorIndex};
 
 fn main() {
     let Some(n) = vectors::bench_size() else {
@@ -98,11 +98,34 @@ fn main() {
             out.insert(format!("ann_ef{ef}_{name}_recall"), recall(&ar, er).into());
         }
     }
+    let t = Instant::now();
+    let mut ivf = IvfIndex::open(&work.join("exact"), AnnParams::default()).unwrap();
+    out.insert("ivf_build_s".into(), t.elapsed().as_secs_f64().into());
+    let ivf_bytes = ivf_bytes(&work.join("exact"));
+    out.insert(
+        "ivf_bytes_per_vector".into(),
+        (ivf_bytes as f64 / n as f64).into(),
+    );
+    out.insert("ivf_probes".into(), AnnParams::default().probes.into());
+    // One untimed pass: the store is memory-mapped, and its pages are mapped into the process
+    // on first touch (FAISS's vectors are in memory once added, usearch loads its graph).
+    run(&ivf, &near);
+    for probes in probe_counts() {
+        ivf.set_probes(probes);
+        for ((name, qs), er) in [("near", &near), ("fresh", &fresh)].into_iter().zip(&truth) {
+            let (q, r) = run(&ivf, qs);
+            out.insert(format!("ivf_p{probes}_{name}_qps"), q.into());
+            out.insert(
+                format!("ivf_p{probes}_{name}_recall"),
+                recall(&r, er).into(),
+            );
+        }
+    }
     out.insert("exact_build_s".into(), exact_build.into());
     out.insert("ann_build_s".into(), ann_build.into());
     out.insert(
         "exact_bytes_per_vector".into(),
-        ((dir_bytes("exact") - graph_bytes) as f64 / n as f64).into(),
+        ((dir_bytes("exact") - graph_bytes - ivf_bytes) as f64 / n as f64).into(),
     );
     out.insert(
         "ann_graph_bytes_per_vector".into(),
@@ -130,27 +153,47 @@ fn search_again(work: &Path) {
         })
         .collect();
     let mut out = serde_json::Map::new();
-    for ef in search_expansions() {
-        let params = AnnParams {
-            expansion_search: ef,
-            ..ann_params()
-        };
-        let ann = AnnIndex::open(&work.join("exact"), params).unwrap();
+    let mut measure = |index: &dyn VectorIndex, label: String| {
         for (name, queries, truth) in &sets {
             let refs: Vec<&[f32]> = queries.chunks(1024).collect();
             let t = Instant::now();
-            let found = ann.nearest(&refs).unwrap();
+            let found = index.nearest(&refs).unwrap();
             let qps = refs.len() as f64 / t.elapsed().as_secs_f64();
             let hits = found
                 .iter()
                 .zip(truth)
                 .filter(|(f, id)| f.as_ref().is_some_and(|f| &f.id == *id))
                 .count();
-            out.insert(format!("ann_ef{ef}_{name}_qps"), qps.into());
+            out.insert(format!("{label}_{name}_qps"), qps.into());
             let recall = hits as f64 / truth.len() as f64;
-            out.insert(format!("ann_ef{ef}_{name}_recall"), recall.into());
+            out.insert(format!("{label}_{name}_recall"), recall.into());
         }
+    };
+    for ef in search_expansions() {
+        let params = AnnParams {
+            expansion_search: ef,
+            ..ann_params()
+        };
+        measure(
+            &AnnIndex::open(&work.join("exact"), params).unwrap(),
+            format!("ann_ef{ef}"),
+        );
     }
+    // The IVF lists are trained on the first open (and timed), reused after.
+    let t = Instant::now();
+    let mut ivf = IvfIndex::open(&work.join("exact"), AnnParams::default()).unwrap();
+    let ivf_open = t.elapsed().as_secs_f64();
+    let warm: Vec<&[f32]> = sets[0].1.chunks(1024).collect();
+    ivf.nearest(&warm).unwrap(); // untimed, as in `main`
+    for probes in probe_counts() {
+        ivf.set_probes(probes);
+        measure(&ivf, format!("ivf_p{probes}"));
+    }
+    out.insert("ivf_open_s".into(), ivf_open.into());
+    out.insert(
+        "ivf_bytes_per_vector".into(),
+        (ivf_bytes(&work.join("exact")) as f64 / ivf.len() as f64).into(),
+    );
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
 }
 
@@ -175,6 +218,24 @@ fn ann_params() -> AnnParams {
         params.connectivity = m;
     }
     params
+}
+
+/// The IVF lists probed per query: the default, then OMEGA_BENCH_PROBES (comma-separated).
+fn probe_counts() -> Vec<usize> {
+    let default = AnnParams::default().probes;
+    let others = std::env::var("OMEGA_BENCH_PROBES").unwrap_or_else(|_| "2,4,16".into());
+    let others = others.split(',').filter_map(|p| p.trim().parse().ok());
+    std::iter::once(default)
+        .chain(others.filter(|&p| p != default))
+        .collect()
+}
+
+/// Bytes of the IVF backend's own files (centroids and lists) in `dir`.
+fn ivf_bytes(dir: &Path) -> u64 {
+    ["ivf.centroids", "ivf.lists"]
+        .iter()
+        .map(|f| std::fs::metadata(dir.join(f)).map_or(0, |m| m.len()))
+        .sum()
 }
 
 /// The other search expansions measured over the same graph (OMEGA_BENCH_EFS, comma-separated).

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Index benchmark: omega's exact and ANN backends vs FAISS (IndexFlatIP, IndexHNSWFlat) on the
+# Index benchmark: omega's exact, IVF and ANN backends vs FAISS (IndexFlatIP, IndexHNSWFlat,
+# IndexIVFFlat) on the
 # same clustered vectors, queries and cores.   benches/index.sh [N] [PYTHON_WITH_FAISS]
 # (pip install faiss-cpu into that Python; N defaults to 100000, the issue asks for 1000000).
 set -euo pipefail
@@ -28,6 +29,16 @@ for ef in sorted(int(k[6:-9]) for k in o if k.startswith("ann_ef") and k.endswit
 print(f"| FAISS IndexHNSWFlat (M16, ef128) | {f['hnsw_build_s']:.1f} | - | {f['hnsw_near_qps']:.0f} | {f['hnsw_near_recall']:.3f} | {f['hnsw_fresh_qps']:.0f} | {f['hnsw_fresh_recall']:.3f} |")
 for ef in sorted(int(k[4:-9]) for k in f if k.startswith("hnsw") and k[4:5].isdigit() and k.endswith("_near_qps")):
     print(f"| FAISS IndexHNSWFlat, efSearch {ef} | - | - | {f[f'hnsw{ef}_near_qps']:.0f} | {f[f'hnsw{ef}_near_recall']:.3f} | {f[f'hnsw{ef}_fresh_qps']:.0f} | {f[f'hnsw{ef}_fresh_recall']:.3f} |")
+for p in sorted(int(k[5:-9]) for k in o if k.startswith("ivf_p") and k.endswith("_near_qps")):
+    first = p == o["ivf_probes"]
+    build = f"{o['ivf_build_s']:.1f}" if first else "-"
+    size = f"{o['exact_bytes_per_vector'] + o['ivf_bytes_per_vector']:.0f}" if first else "-"
+    label = f"omega ivf, {'defaults (' if first else '--ivf-probes '}{p}{' probes)' if first else ''}"
+    print(f"| {label} | {build} | {size} | {o[f'ivf_p{p}_near_qps']:.0f} | {o[f'ivf_p{p}_near_recall']:.3f} | {o[f'ivf_p{p}_fresh_qps']:.0f} | {o[f'ivf_p{p}_fresh_recall']:.3f} |")
+for p in sorted(int(k[3:-9]) for k in f if k.startswith("ivf") and k.endswith("_near_qps")):
+    print(f"| FAISS IndexIVFFlat ({f['ivf_lists']} lists), nprobe {p} | {f['ivf_build_s']:.1f} | - | {f[f'ivf{p}_near_qps']:.0f} | {f[f'ivf{p}_near_recall']:.3f} | {f[f'ivf{p}_fresh_qps']:.0f} | {f[f'ivf{p}_fresh_recall']:.3f} |")
 print(f"\nratios omega/FAISS, q/s: exact near {o['exact_near_qps']/f['flat_near_qps']:.2f}, fresh {o['exact_fresh_qps']/f['flat_fresh_qps']:.2f}; "
-      f"ann near {o['ann_near_qps']/f['hnsw_near_qps']:.2f}, fresh {o['ann_fresh_qps']/f['hnsw_fresh_qps']:.2f}")
+      f"ann near {o['ann_near_qps']/f['hnsw_near_qps']:.2f}, fresh {o['ann_fresh_qps']/f['hnsw_fresh_qps']:.2f}; "
+      f"ivf (defaults) to FAISS HNSW (ef 128) near {o['ivf_p' + str(o['ivf_probes']) + '_near_qps']/f['hnsw_near_qps']:.2f}, "
+      f"fresh {o['ivf_p' + str(o['ivf_probes']) + '_fresh_qps']/f['hnsw_fresh_qps']:.2f}")
 PY

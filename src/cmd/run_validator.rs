@@ -160,7 +160,8 @@ pub struct Args {
     /// The stuffing classifier (without one that check is skipped).
     #[arg(long, env = "OMEGA_STUFFING_MODEL", value_name = "DIR")]
     stuffing_model: Option<PathBuf>,
-    /// The novelty index backend.
+    /// The novelty index backend: exact; ivf (inverted lists over the same files, for large
+    /// indexes); ann (usearch HNSW, `--features ann` builds).
     #[arg(long = "index.backend", value_enum, default_value = "exact")]
     backend: Backend,
     /// The novelty index: a folder (default DATA_DIR/index), or a Milvus collection shared by

@@ -307,4 +307,27 @@ fn dataset_scope_keeps_the_first_of_each_near_duplicate_group_across_shards() {
     );
     let only: Vec<IndexInput> = read_all(out2.to_str().unwrap()).unwrap();
     assert_eq!(only.len(), bases.len());
+    // The IVF backend gives the same verdicts (below its training size it scans the store; the
+    // lists themselves are tested in the library).
+    let out3 = work.join("unique3.parquet");
+    run_ok(
+        omega()
+            .args([
+                "dedup",
+                "--scope",
+                "dataset",
+                "--backend",
+                "ivf",
+                "--ivf-probes",
+                "4",
+            ])
+            .arg("-o")
+            .arg(&out3)
+            .arg(work.join("s1.parquet"))
+            .arg(work.join("s2.parquet"))
+            .arg("-q"),
+    );
+    let by_ivf: Vec<omega::table::dataset_deduped::DatasetDedupColumns> =
+        read_all(out3.to_str().unwrap()).unwrap();
+    assert_eq!(by_ivf, kept);
 }

@@ -152,16 +152,45 @@ impl ExactIndex {
 
     /// Rows `rows` as f32, converted in one pass.
     fn block_f32(&self, rows: std::ops::Range<usize>) -> Vec<f32> {
-        use half::slice::HalfFloatSliceExt;
+        let halves = self.halves(rows);
+        let mut out = vec![0f32; halves.len()];
+        f16_to_f32(halves, &mut out);
+        out
+    }
+
+    /// Stored rows `rows` (in that order) as f32.
+    pub(super) fn gather_f32(&self, rows: &[u32]) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.gather_into(rows, &mut out);
+        out
+    }
+
+    /// Stored rows `rows` (in that order) as f32 into `out`, reused by the caller (its memory
+    /// is only zeroed when it grows).
+    pub(super) fn gather_into(&self, rows: &[u32], out: &mut Vec<f32>) {
+        if out.len() < rows.len() * self.dim {
+            out.resize(rows.len() * self.dim, 0.0);
+        }
+        for (&row, dest) in rows.iter().zip(out.chunks_exact_mut(self.dim)) {
+            f16_to_f32(self.halves(row as usize..row as usize + 1), dest);
+        }
+    }
+
+    /// Asks the CPU to start loading the first `lines` cache lines of each of `rows`.
+    pub(super) fn prefetch_rows(&self, rows: &[u32], lines: usize) {
+        for &row in rows {
+            let values = self.halves(row as usize..row as usize + 1);
+            prefetch(&values[..(lines * 32).min(values.len())]);
+        }
+    }
+
+    /// Rows `rows` as stored (f16).
+    fn halves(&self, rows: std::ops::Range<usize>) -> &[f16] {
         let map = self.map.as_ref().expect("rows exist only when mapped");
         let bytes = &map[rows.start * self.dim * 2..rows.end * self.dim * 2];
         // SAFETY: the map is page-aligned and rows are 16-byte multiples, so the bytes are 2-aligned
         // f16 values; f16 has no invalid bit patterns.
-        let halves: &[f16] =
-            unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f16>(), bytes.len() / 2) };
-        let mut out = vec![0f32; halves.len()];
-        halves.convert_to_f32_slice(&mut out);
-        out
+        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f16>(), bytes.len() / 2) }
     }
 
     /// The nearest stored vector to `query` that is not stored under `except` (a video judged
@@ -215,6 +244,46 @@ impl ExactIndex {
     }
 }
 
+/// Asks the CPU to start loading `values` into its caches.
+fn prefetch(values: &[f16]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in values.chunks(32) {
+        // SAFETY: a prefetch is only a hint; the address is inside `values`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(
+                line.as_ptr().cast::<i8>(),
+                std::arch::x86_64::_MM_HINT_T0,
+            )
+        };
+    }
+}
+
+/// `src` as f32 into `dst` (one length), 16 values per instruction with AVX-512 and 8 with
+/// F16C: the `half` crate calls a function per 8 values, which cost more than reading them.
+fn f16_to_f32(src: &[f16], dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() && src.len().is_multiple_of(16) {
+        // SAFETY: the CPU has AVX-512 F; the lengths are checked in the function.
+        return unsafe { f16_to_f32_avx512(src, dst) };
+    }
+    use half::slice::HalfFloatSliceExt;
+    src.convert_to_f32_slice(dst);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn f16_to_f32_avx512(src: &[f16], dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(src.len() == dst.len() && src.len().is_multiple_of(16));
+    for k in (0..src.len()).step_by(16) {
+        // SAFETY: k + 16 <= the length of both (asserted above).
+        unsafe {
+            let halves = _mm256_loadu_si256(src.as_ptr().add(k).cast());
+            _mm512_storeu_ps(dst.as_mut_ptr().add(k), _mm512_cvtph_ps(halves));
+        }
+    }
+}
+
 /// Rewrites the ids file to exactly the committed ids (drops an uncommitted tail).
 fn rewrite_ids(path: &Path, ids: &[String]) -> Result<(), IndexError> {
     let mut text = ids.join("\n");
@@ -245,13 +314,13 @@ type Kernel = fn([&[f32]; 4], [&[f32]; 2]) -> [[f32; 2]; 4];
 /// The queries of one search: unit vectors, and for the AVX-512 kernel the same queries two
 /// by two with their values interleaved in runs of 8 (`q0[0..8], q1[0..8], q0[8..16], …`), so
 /// that one 512-bit load holds the same 8 lanes of two queries.
-struct Queries {
-    units: Vec<Vec<f32>>,
+pub(super) struct Queries {
+    pub(super) units: Vec<Vec<f32>>,
     pairs: Vec<Vec<f32>>,
 }
 
 impl Queries {
-    fn new(units: Vec<Vec<f32>>) -> Queries {
+    pub(super) fn new(units: Vec<Vec<f32>>) -> Queries {
         let pairs = if has_avx512() {
             units
                 .chunks_exact(2)
@@ -283,8 +352,7 @@ fn has_avx512() -> bool {
 
 /// Scores every row of `rows` (row-major, `dim` values each, a multiple of 8; row 0 is
 /// `first_row`) against every
-/// query, keeping each query's best `(cosine, row)`. Uses AVX2 when the CPU has it (the same
-/// arithmetic: no fused multiply-add, so results do not depend on the CPU).
+/// query, keeping each query's best `(cosine, row)`.
 fn scan_block(
     rows: &[f32],
     dim: usize,
@@ -292,20 +360,36 @@ fn scan_block(
     queries: &Queries,
     best: &mut [(f32, usize)],
 ) {
+    score_block(rows, dim, first_row, queries, &mut |q, row, cosine| {
+        keep_best(&mut best[q], cosine, row)
+    });
+}
+
+/// Scores every row of `rows` (row-major, `dim` values each, a multiple of 8; row 0 is
+/// `first_row`) against every query, handing each `(query, row, cosine)` to `emit`. Uses
+/// AVX-512 or AVX2 when the CPU has it (the same arithmetic: no fused multiply-add, so results
+/// do not depend on the CPU).
+pub(super) fn score_block(
+    rows: &[f32],
+    dim: usize,
+    first_row: usize,
+    queries: &Queries,
+    emit: &mut impl FnMut(usize, usize, f32),
+) {
     #[cfg(target_arch = "x86_64")]
     if !queries.pairs.is_empty() {
         // SAFETY: `pairs` is built only when the CPU has AVX-512 F and DQ.
-        return unsafe { scan_tiles_avx512(rows, dim, first_row, queries, best) };
+        return unsafe { scan_tiles_avx512(rows, dim, first_row, queries, emit) };
     }
     let queries = &queries.units;
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        return scan_tiles(rows, dim, first_row, queries, best, |r, q| unsafe {
+        return scan_tiles(rows, dim, first_row, queries, emit, |r, q| unsafe {
             dot_4x2_avx2(r, q)
         });
     }
-    scan_tiles(rows, dim, first_row, queries, best, dot_4x2)
+    scan_tiles(rows, dim, first_row, queries, emit, dot_4x2)
 }
 
 #[inline(always)]
@@ -314,7 +398,7 @@ fn scan_tiles(
     dim: usize,
     first: usize,
     qs: &[Vec<f32>],
-    best: &mut [(f32, usize)],
+    emit: &mut impl FnMut(usize, usize, f32),
     kernel: Kernel,
 ) {
     let n_rows = rows.len() / dim;
@@ -330,21 +414,77 @@ fn scan_tiles(
                     let sums = kernel([r(0), r(1), r(2), r(3)], [&qs[q], &qs[q + 1]]);
                     for (i, row_sums) in sums.iter().enumerate() {
                         for (j, &d) in row_sums.iter().enumerate() {
-                            keep_best(&mut best[q + j], d, first + r0 + i);
+                            emit(q + j, first + r0 + i, d);
                         }
                     }
                 } else {
-                    for row in r0..r_end {
-                        let r = &rows[row * dim..(row + 1) * dim];
-                        for j in q..q + q_step {
-                            keep_best(&mut best[j], dot(&qs[j], r), first + row);
-                        }
-                    }
+                    scan_edge(rows, dim, first, r0..r_end, qs, q..q + q_step, emit);
                 }
                 q += q_step;
             }
         }
     }
+}
+
+/// A ragged edge of a tile (fewer queries or rows than the kernel takes; the common case when
+/// an IVF list is probed by one or two queries of a batch): each query against 4 rows at once
+/// when there are 4, with AVX2, else one `dot` per pair; the same bits either way.
+#[inline(always)]
+fn scan_edge(
+    rows: &[f32],
+    dim: usize,
+    first: usize,
+    row_range: std::ops::Range<usize>,
+    qs: &[Vec<f32>],
+    query_range: std::ops::Range<usize>,
+    emit: &mut impl FnMut(usize, usize, f32),
+) {
+    let row = |r: usize| &rows[r * dim..(r + 1) * dim];
+    #[cfg(target_arch = "x86_64")]
+    if row_range.len() == ROWS_PER_STEP && std::is_x86_feature_detected!("avx2") {
+        let r0 = row_range.start;
+        for j in query_range {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            let sums =
+                unsafe { dot_4x1_avx2([row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)], &qs[j]) };
+            for (i, d) in sums.into_iter().enumerate() {
+                emit(j, first + r0 + i, d);
+            }
+        }
+        return;
+    }
+    for r in row_range {
+        for j in query_range.clone() {
+            emit(j, first + r, dot(&qs[j], row(r)));
+        }
+    }
+}
+
+/// Dot products of 4 rows with one query: four independent sums keep the adder busy where one
+/// `dot` waits on each addition. Per lane the same products and additions in the same order as
+/// [`dot`], lanes summed left to right: the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_4x1_avx2(rows: [&[f32]; 4], q: &[f32]) -> [f32; 4] {
+    use std::arch::x86_64::*;
+    let dim = q.len();
+    assert!(dim.is_multiple_of(8) && rows.iter().all(|r| r.len() == dim));
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for k in (0..dim).step_by(8) {
+        // SAFETY: k + 8 <= dim = every slice's length (asserted above).
+        let x = unsafe { _mm256_loadu_ps(q.as_ptr().add(k)) };
+        for (row, acc) in rows.iter().zip(acc.iter_mut()) {
+            // SAFETY: as above.
+            let r = unsafe { _mm256_loadu_ps(row.as_ptr().add(k)) };
+            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(x, r));
+        }
+    }
+    acc.map(|v| {
+        let mut lanes = [0f32; 8];
+        // SAFETY: `lanes` holds 8 f32.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+        lanes.iter().sum()
+    })
 }
 
 /// As [`scan_tiles`], with 4 rows × 4 queries per step of the AVX-512 kernel; ragged edges
@@ -356,7 +496,7 @@ unsafe fn scan_tiles_avx512(
     dim: usize,
     first: usize,
     queries: &Queries,
-    best: &mut [(f32, usize)],
+    emit: &mut impl FnMut(usize, usize, f32),
 ) {
     let (qs, pairs) = (&queries.units, &queries.pairs);
     let n_rows = rows.len() / dim;
@@ -376,15 +516,11 @@ unsafe fn scan_tiles_avx512(
                     };
                     for (i, row_sums) in sums.iter().enumerate() {
                         for (j, &d) in row_sums.iter().enumerate() {
-                            keep_best(&mut best[q + j], d, first + r0 + i);
+                            emit(q + j, first + r0 + i, d);
                         }
                     }
                 } else {
-                    for r in r0..r_end {
-                        for j in q..q + q_step {
-                            keep_best(&mut best[j], dot(&qs[j], row(r)), first + r);
-                        }
-                    }
+                    scan_edge(rows, dim, first, r0..r_end, qs, q..q + q_step, emit);
                 }
                 q += q_step;
             }
@@ -491,7 +627,7 @@ fn dot_4x2(rows: [&[f32]; 4], qs: [&[f32]; 2]) -> [[f32; 2]; 4] {
 }
 
 /// Keeps the higher cosine; on a tie, the earlier row (so the answer never depends on threads).
-fn keep_best(slot: &mut (f32, usize), cosine: f32, row: usize) {
+pub(super) fn keep_best(slot: &mut (f32, usize), cosine: f32, row: usize) {
     if cosine > slot.0 || (cosine == slot.0 && row < slot.1) {
         *slot = (cosine, row);
     }
@@ -509,7 +645,7 @@ impl VectorIndex for ExactIndex {
                 found: q.len(),
             });
         }
-        if self.ids.is_empty() {
+        if self.ids.is_empty() || queries.is_empty() {
             return Ok(vec![None; queries.len()]);
         }
         let qs = Queries::new(queries.iter().map(|q| unit(q)).collect());
@@ -662,7 +798,14 @@ mod tests {
             &mut best,
         );
         let mut portable = vec![(f32::NEG_INFINITY, usize::MAX); queries.len()];
-        scan_tiles(&rows, EMBEDDING_DIM, 10, &queries, &mut portable, dot_4x2);
+        scan_tiles(
+            &rows,
+            EMBEDDING_DIM,
+            10,
+            &queries,
+            &mut |q, row, cosine| keep_best(&mut portable[q], cosine, row),
+            dot_4x2,
+        );
         assert_eq!(best, portable);
         for (q, got) in queries.iter().zip(&best) {
             let mut want = (f32::NEG_INFINITY, usize::MAX);

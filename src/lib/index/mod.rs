@@ -7,12 +7,14 @@ mod ann;
 mod exact;
 #[cfg(feature = "ann")]
 mod half_dot;
+mod ivf;
 #[cfg(feature = "milvus")]
 mod milvus;
 
 #[cfg(feature = "ann")]
 pub use ann::AnnIndex;
 pub use exact::ExactIndex;
+pub use ivf::IvfIndex;
 #[cfg(feature = "milvus")]
 pub use milvus::{MilvusIndex, MilvusLocation};
 
@@ -26,6 +28,8 @@ pub struct AnnParams {
     pub expansion_search: usize,
     /// Graph candidates re-ranked exactly per query.
     pub rerank: usize,
+    /// The IVF backend's lists probed per query (of about 2·√N lists).
+    pub probes: usize,
 }
 
 impl Default for AnnParams {
@@ -41,6 +45,7 @@ impl Default for AnnParams {
             expansion_add: 128,
             expansion_search: 96,
             rerank: 16,
+            probes: 8,
         }
     }
 }
@@ -93,16 +98,19 @@ pub enum Backend {
     Exact,
     /// usearch HNSW with exact re-ranking (needs the `ann` cargo feature).
     Ann,
+    /// Inverted lists around k-means centroids, each probed list scanned exactly.
+    Ivf,
 }
 
 /// Opens (or creates) the index in `dir` with `backend` (`ann` is tuned by `params`).
 pub fn open(
     dir: &std::path::Path,
     backend: Backend,
-    #[cfg_attr(not(feature = "ann"), allow(unused_variables))] params: AnnParams,
+    params: AnnParams,
 ) -> Result<Box<dyn VectorIndex>, IndexError> {
     match backend {
         Backend::Exact => Ok(Box::new(ExactIndex::open(dir)?)),
+        Backend::Ivf => Ok(Box::new(IvfIndex::open(dir, params)?)),
         #[cfg(feature = "ann")]
         Backend::Ann => Ok(Box::new(AnnIndex::open(dir, params)?)),
         #[cfg(not(feature = "ann"))]
