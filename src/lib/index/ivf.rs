@@ -75,6 +75,13 @@ impl Lists {
     fn count(&self) -> usize {
         self.members.len()
     }
+
+    /// Puts each of `rows` (ascending, after every row already listed) in its list.
+    fn add(&mut self, rows: &[u32], assigned: &[u32]) {
+        for (&row, &list) in rows.iter().zip(assigned) {
+            self.members[list as usize].push(row);
+        }
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
@@ -117,8 +124,9 @@ impl IvfIndex {
         self.probes = probes.max(1);
     }
 
-    /// The lists as saved, completed to every stored row; `None` when there are none yet or
-    /// they cannot be read (they are trained again: they hold nothing the store does not).
+    /// The lists as saved (`catch_up` assigns the rows saved after them); `None` when there are
+    /// none yet or they cannot be read (they are trained again: they hold nothing the store
+    /// does not).
     fn load_lists(&self) -> Result<Option<Lists>, IndexError> {
         let path = self.dir.join(CENTROIDS);
         let bytes = match std::fs::read(&path) {
@@ -138,21 +146,11 @@ impl IvfIndex {
             members: vec![Vec::new(); count],
         };
         let saved = self.saved_assignments(generation, count)?;
-        for (row, &list) in saved.iter().enumerate() {
-            lists.members[list as usize].push(row as u32);
+        if saved.is_empty() {
+            // Missing, of another training or damaged: started again for this one.
+            self.write_lists(&lists, &[])?;
         }
-        if saved.len() < self.exact.len() {
-            let rows: Vec<u32> = (saved.len() as u32..self.exact.len() as u32).collect();
-            let assigned = self.assign(&lists, &rows);
-            if saved.is_empty() {
-                self.write_lists(&lists, &assigned)?;
-            } else {
-                self.append_lists(saved.len(), &assigned)?;
-            }
-            for (&row, &list) in rows.iter().zip(&assigned) {
-                lists.members[list as usize].push(row);
-            }
-        }
+        lists.add(&(0..saved.len() as u32).collect::<Vec<_>>(), &saved);
         Ok(Some(lists))
     }
 
@@ -192,12 +190,13 @@ impl IvfIndex {
             Some(lists) => rows >= 4 * lists.trained_on.max(1),
         };
         if due {
-            let lists = self.train();
+            let mut lists = self.train();
             let all: Vec<u32> = (0..rows as u32).collect();
             let assigned = self.assign(&lists, &all);
             self.write_centroids(&lists)?;
             self.write_lists(&lists, &assigned)?;
-            self.lists = Some(with_members(lists, &all, &assigned));
+            lists.add(&all, &assigned);
+            self.lists = Some(lists);
             return Ok(());
         }
         let Some(lists) = &self.lists else {
@@ -210,10 +209,10 @@ impl IvfIndex {
         }
         let assigned = self.assign(lists, &new);
         self.append_lists(listed, &assigned)?;
-        let lists = self.lists.as_mut().expect("checked above");
-        for (&row, &list) in new.iter().zip(&assigned) {
-            lists.members[list as usize].push(row);
-        }
+        self.lists
+            .as_mut()
+            .expect("checked above")
+            .add(&new, &assigned);
         Ok(())
     }
 
@@ -355,13 +354,6 @@ impl IvfIndex {
 /// Rows already in a list.
 fn assigned_rows(lists: &Lists) -> usize {
     lists.members.iter().map(Vec::len).sum()
-}
-
-fn with_members(mut lists: Lists, rows: &[u32], assigned: &[u32]) -> Lists {
-    for (&row, &list) in rows.iter().zip(assigned) {
-        lists.members[list as usize].push(row);
-    }
-    lists
 }
 
 /// Generation, rows trained on and centroids of an `ivf.centroids` file of this dimension.
