@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 N=${1:-100000}; PY=${2:-python3}
 scripts/setup.sh
 source .cache/env
+source benches/faiss_env.sh
 cargo build --locked --release --features ann -q
 W=target/bench-dedup-dataset; rm -rf "$W"; mkdir -p "$W"
 "$PY" benches/dedup_dataset.py make "$W/vectors.parquet" "$N"

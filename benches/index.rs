@@ -136,7 +136,8 @@ fn main() {
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
 }
 
-/// OMEGA_BENCH_REUSE=1: only the search expansions (OMEGA_BENCH_EFS), over the graph, queries
+/// OMEGA_BENCH_REUSE=1: only the search expansions (OMEGA_BENCH_EFS), the IVF probes and, with
+/// OMEGA_BENCH_EXACT=1, the exact scan, over the graph, queries
 /// and exact answers an earlier run left in OMEGA_BENCH_DIR (a 1 M graph takes 20–40 min to
 /// build on 2 cores; the search settings do not change it).
 fn search_again(work: &Path) {
@@ -178,6 +179,14 @@ fn search_again(work: &Path) {
             &AnnIndex::open(&work.join("exact"), params).unwrap(),
             format!("ann_ef{ef}"),
         );
+    }
+    // The exact scan over the same store, after one untimed pass (its pages mapped).
+    if std::env::var_os("OMEGA_BENCH_EXACT").is_some() {
+        let exact = ExactIndex::open(&work.join("exact")).unwrap();
+        exact
+            .nearest(&sets[0].1.chunks(1024).collect::<Vec<_>>())
+            .unwrap();
+        measure(&exact, "exact".into());
     }
     // The IVF lists are trained on the first open (and timed), reused after.
     let t = Instant::now();

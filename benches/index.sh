@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 N=${1:-100000}; PY=${2:-python3}
 scripts/setup.sh
 source .cache/env
+source benches/faiss_env.sh
 export OMEGA_BENCH_N=$N OMEGA_BENCH_DIR=$PWD/target/bench-index
 cargo bench --locked --features ann --bench index 2>/dev/null > target/omega-index.json
 "$PY" benches/index_faiss.py "$OMEGA_BENCH_DIR" "$(nproc)" > target/faiss-index.json
@@ -15,10 +16,11 @@ cargo bench --locked --features ann --bench index 2>/dev/null > target/omega-ind
 CPU=$(lscpu | sed -n 's/^Model name: *//p; s/^L1d cache: *//p; s/^L2 cache: *//p; s/^L3 cache: *//p' | paste -sd';' -)
 CPU="$CPU;family $(lscpu | sed -n 's/^CPU family: *//p'), $(grep -qw avx512f /proc/cpuinfo && echo AVX-512 || echo AVX2)"
 python3 - target/omega-index.json target/faiss-index.json "$CPU" <<'PY'
-import json, sys
+import json, os, sys
 o, f = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 model, l1, l2, l3, isa = (sys.argv[3].split(";") + ["?"] * 5)[:5]
-print(f"N = {o['n']} clustered 1024-d vectors, {o['threads']} threads; CPU {model} ({isa}), L1d {l1}, L2 {l2}, L3 {l3}\n")
+blas = os.environ.get("OPENBLAS_CORETYPE", "auto")
+print(f"N = {o['n']} clustered 1024-d vectors, {o['threads']} threads; CPU {model} ({isa}), L1d {l1}, L2 {l2}, L3 {l3}; FAISS's OpenBLAS kernel {blas}\n")
 print("| | build s | bytes/vector | q/s near-dup | recall@1 near-dup | q/s fresh | recall@1 fresh |")
 print("|---|---|---|---|---|---|---|")
 print(f"| omega exact | {o['exact_build_s']:.1f} | {o['exact_bytes_per_vector']:.0f} | {o['exact_near_qps']:.0f} | 1 | {o['exact_fresh_qps']:.0f} | 1 |")

@@ -367,8 +367,8 @@ fn scan_block(
 
 /// Scores every row of `rows` (row-major, `dim` values each, a multiple of 8; row 0 is
 /// `first_row`) against every query, handing each `(query, row, cosine)` to `emit`. Uses
-/// AVX-512 or AVX2 when the CPU has it (the same arithmetic: no fused multiply-add, so results
-/// do not depend on the CPU).
+/// AVX-512 or AVX2 with FMA when the CPU has it (the same arithmetic as [`dot`]: one fused
+/// multiply-add per value and lane, so results do not depend on the CPU).
 pub(super) fn score_block(
     rows: &[f32],
     dim: usize,
@@ -383,8 +383,8 @@ pub(super) fn score_block(
     }
     let queries = &queries.units;
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
+    if crate::vector::has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         return scan_tiles(rows, dim, first_row, queries, emit, |r, q| unsafe {
             dot_4x2_avx2(r, q)
         });
@@ -441,10 +441,10 @@ fn scan_edge(
 ) {
     let row = |r: usize| &rows[r * dim..(r + 1) * dim];
     #[cfg(target_arch = "x86_64")]
-    if row_range.len() == ROWS_PER_STEP && std::is_x86_feature_detected!("avx2") {
+    if row_range.len() == ROWS_PER_STEP && crate::vector::has_avx2_fma() {
         let r0 = row_range.start;
         for j in query_range {
-            // SAFETY: the CPU supports AVX2, checked just above.
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
             let sums =
                 unsafe { dot_4x1_avx2([row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)], &qs[j]) };
             for (i, d) in sums.into_iter().enumerate() {
@@ -461,10 +461,10 @@ fn scan_edge(
 }
 
 /// Dot products of 4 rows with one query: four independent sums keep the adder busy where one
-/// `dot` waits on each addition. Per lane the same products and additions in the same order as
+/// `dot` waits on each addition. Per lane the same fused multiply-adds in the same order as
 /// [`dot`], lanes summed left to right: the same bits.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn dot_4x1_avx2(rows: [&[f32]; 4], q: &[f32]) -> [f32; 4] {
     use std::arch::x86_64::*;
     let dim = q.len();
@@ -476,7 +476,7 @@ unsafe fn dot_4x1_avx2(rows: [&[f32]; 4], q: &[f32]) -> [f32; 4] {
         for (row, acc) in rows.iter().zip(acc.iter_mut()) {
             // SAFETY: as above.
             let r = unsafe { _mm256_loadu_ps(row.as_ptr().add(k)) };
-            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(x, r));
+            *acc = _mm256_fmadd_ps(x, r, *acc);
         }
     }
     acc.map(|v| {
@@ -530,7 +530,7 @@ unsafe fn scan_tiles_avx512(
 
 /// Dot products of 4 rows with 4 queries (two interleaved pairs, see [`Queries`]). Each
 /// 512-bit accumulator holds the 8 lanes of two (row, query) pairs; every lane sees the same
-/// products and additions in the same order as [`dot`] (no fused multiply-add), and the lanes
+/// fused multiply-adds in the same order as [`dot`], and the lanes
 /// are summed left to right: the same bits as `dot`, twice as many per instruction as AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
@@ -554,8 +554,8 @@ unsafe fn dot_4x4_avx512(rows: [&[f32]; 4], pairs: [&[f32]; 2]) -> [[f32; 4]; 4]
         for (row, acc) in rows.iter().zip(acc.iter_mut()) {
             // SAFETY: k + 8 <= dim = the row's length.
             let x = _mm512_broadcast_f32x8(unsafe { _mm256_loadu_ps(row.as_ptr().add(k)) });
-            acc[0] = _mm512_add_ps(acc[0], _mm512_mul_ps(p0, x));
-            acc[1] = _mm512_add_ps(acc[1], _mm512_mul_ps(p1, x));
+            acc[0] = _mm512_fmadd_ps(p0, x, acc[0]);
+            acc[1] = _mm512_fmadd_ps(p1, x, acc[1]);
         }
     }
     let mut out = [[0f32; 4]; 4];
@@ -573,9 +573,9 @@ unsafe fn dot_4x4_avx512(rows: [&[f32]; 4], pairs: [&[f32]; 2]) -> [[f32; 4]; 4]
 
 /// `dot_4x2` written with AVX intrinsics: the compiler does not reliably keep the 8
 /// accumulators of the portable version in registers. Same operations in the same order
-/// (multiply, then add, per lane; lanes summed left to right), so the same bits.
+/// (one fused multiply-add per value and lane; lanes summed left to right), so the same bits.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn dot_4x2_avx2(rows: [&[f32]; 4], qs: [&[f32]; 2]) -> [[f32; 2]; 4] {
     use std::arch::x86_64::*;
     let dim = qs[0].len();
@@ -592,8 +592,8 @@ unsafe fn dot_4x2_avx2(rows: [&[f32]; 4], qs: [&[f32]; 2]) -> [[f32; 2]; 4] {
         for (row, acc) in rows.iter().zip(acc.iter_mut()) {
             // SAFETY: as above.
             let x = unsafe { _mm256_loadu_ps(row.as_ptr().add(k)) };
-            acc[0] = _mm256_add_ps(acc[0], _mm256_mul_ps(q0, x));
-            acc[1] = _mm256_add_ps(acc[1], _mm256_mul_ps(q1, x));
+            acc[0] = _mm256_fmadd_ps(q0, x, acc[0]);
+            acc[1] = _mm256_fmadd_ps(q1, x, acc[1]);
         }
     }
     let mut out = [[0f32; 2]; 4];
@@ -618,7 +618,7 @@ fn dot_4x2(rows: [&[f32]; 4], qs: [&[f32]; 2]) -> [[f32; 2]; 4] {
             let x = &row[k..k + 8];
             for j in 0..2 {
                 for l in 0..8 {
-                    acc[i][j][l] += q[j][l] * x[l];
+                    acc[i][j][l] = q[j][l].mul_add(x[l], acc[i][j][l]);
                 }
             }
         }
