@@ -440,18 +440,21 @@ fn scan_edge(
     emit: &mut impl FnMut(usize, usize, f32),
 ) {
     let row = |r: usize| &rows[r * dim..(r + 1) * dim];
+    let mut row_range = row_range;
     #[cfg(target_arch = "x86_64")]
-    if row_range.len() == ROWS_PER_STEP && crate::vector::has_avx2_fma() {
-        let r0 = row_range.start;
-        for j in query_range {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            let sums =
-                unsafe { dot_4x1_avx2([row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)], &qs[j]) };
-            for (i, d) in sums.into_iter().enumerate() {
-                emit(j, first + r0 + i, d);
+    if crate::vector::has_avx2_fma() {
+        while row_range.len() >= ROWS_PER_STEP {
+            let r0 = row_range.start;
+            for j in query_range.clone() {
+                let r = [row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)];
+                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                let sums = unsafe { dot_4x1_avx2(r, &qs[j]) };
+                for (i, d) in sums.into_iter().enumerate() {
+                    emit(j, first + r0 + i, d);
+                }
             }
+            row_range.start += ROWS_PER_STEP;
         }
-        return;
     }
     for r in row_range {
         for j in query_range.clone() {
@@ -487,8 +490,21 @@ unsafe fn dot_4x1_avx2(rows: [&[f32]; 4], q: &[f32]) -> [f32; 4] {
     })
 }
 
-/// As [`scan_tiles`], with 4 rows × 4 queries per step of the AVX-512 kernel; ragged edges
-/// take one `dot` per pair, which gives the same bits.
+/// Dimensions scored per pass of the AVX-512 tiles: 8 rows of 256 values (8 KiB) and the
+/// tile's accumulators (16 KiB) stay in L1 while the queries' values stream from L2. Over all
+/// 1024 dimensions at once, 8 rows alone are 32 KiB and every operand came from L2, which
+/// serves too few bytes per cycle to feed two fused multiply-adds (Intel Xeon: 0.4 of peak).
+const DIM_CHUNK: usize = 256;
+/// Query pairs in one AVX-512 tile pass: the steps of 4 queries in a [`QUERY_TILE`].
+const QUERY_STEPS: usize = QUERY_TILE / 4;
+
+/// The 512-bit accumulators of `R` rows against one step of 4 queries.
+#[cfg(target_arch = "x86_64")]
+type Acc<const R: usize> = [[std::arch::x86_64::__m512; 2]; R];
+
+/// As [`scan_tiles`], with 8 rows × 4 queries per step of the AVX-512 kernel (4 rows where
+/// fewer than 8 are left), the dimensions taken [`DIM_CHUNK`] at a time; ragged edges go to
+/// [`scan_edge`]. Every lane still sees its products in the order of [`dot`]: the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn scan_tiles_avx512(
@@ -498,43 +514,80 @@ unsafe fn scan_tiles_avx512(
     queries: &Queries,
     emit: &mut impl FnMut(usize, usize, f32),
 ) {
-    let (qs, pairs) = (&queries.units, &queries.pairs);
+    let qs = &queries.units;
     let n_rows = rows.len() / dim;
     let row = |r: usize| &rows[r * dim..(r + 1) * dim];
     for q0 in (0..qs.len()).step_by(QUERY_TILE) {
         let q_end = (q0 + QUERY_TILE).min(qs.len());
-        for r0 in (0..n_rows).step_by(ROWS_PER_STEP) {
-            let r_end = (r0 + ROWS_PER_STEP).min(n_rows);
-            let mut q = q0;
-            while q < q_end {
-                let q_step = 4.min(q_end - q);
-                if r_end - r0 == ROWS_PER_STEP && q_step == 4 && q % 2 == 0 {
-                    let (a, b) = (&pairs[q / 2], &pairs[q / 2 + 1]);
-                    // SAFETY: this function's target features are those of the kernel.
-                    let sums = unsafe {
-                        dot_4x4_avx512([row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)], [a, b])
-                    };
-                    for (i, row_sums) in sums.iter().enumerate() {
-                        for (j, &d) in row_sums.iter().enumerate() {
-                            emit(q + j, first + r0 + i, d);
-                        }
-                    }
-                } else {
-                    scan_edge(rows, dim, first, r0..r_end, qs, q..q + q_step, emit);
-                }
-                q += q_step;
+        // `q0` is even (a multiple of 64), so every 4-query step starts on a pair.
+        let q_full = q0 + (q_end - q0) / 4 * 4;
+        let mut r0 = 0;
+        while r0 < n_rows {
+            let r_step = match n_rows - r0 {
+                8.. => 8,
+                4..8 => 4,
+                left => left,
+            };
+            let mut out = |q: usize, i: usize, d: f32| emit(q, first + r0 + i, d);
+            match r_step {
+                8 => tile_pass(
+                    std::array::from_fn::<_, 8, _>(|i| row(r0 + i)),
+                    queries,
+                    q0..q_full,
+                    &mut out,
+                ),
+                4 => tile_pass(
+                    std::array::from_fn::<_, 4, _>(|i| row(r0 + i)),
+                    queries,
+                    q0..q_full,
+                    &mut out,
+                ),
+                _ => scan_edge(rows, dim, first, r0..r0 + r_step, qs, q0..q_full, emit),
+            }
+            scan_edge(rows, dim, first, r0..r0 + r_step, qs, q_full..q_end, emit);
+            r0 += r_step;
+        }
+    }
+}
+
+/// `R` rows against the 4-query steps of `steps` (at most [`QUERY_STEPS`] of them), dimension
+/// chunk by dimension chunk, each `(query, row in 0..R, cosine)` handed to `emit` at the end.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn tile_pass<const R: usize>(
+    rows: [&[f32]; R],
+    queries: &Queries,
+    steps: std::ops::Range<usize>,
+    emit: &mut impl FnMut(usize, usize, f32),
+) {
+    use std::arch::x86_64::*;
+    let dim = rows[0].len();
+    let mut acc: [Acc<R>; QUERY_STEPS] = [[[_mm512_setzero_ps(); 2]; R]; QUERY_STEPS];
+    for k0 in (0..dim).step_by(DIM_CHUNK) {
+        let k = k0..(k0 + DIM_CHUNK).min(dim);
+        let chunk = rows.map(|r| &r[k.clone()]);
+        for (acc, q) in acc.iter_mut().zip(steps.clone().step_by(4)) {
+            let pair = |p: usize| &queries.pairs[p][2 * k.start..2 * k.end];
+            // SAFETY: this function's target features are those of the kernel.
+            unsafe { dot_rx4_avx512(chunk, [pair(q / 2), pair(q / 2 + 1)], acc) };
+        }
+    }
+    for (acc, q) in acc.iter().zip(steps.step_by(4)) {
+        for (i, sums) in sums_rx4(acc).iter().enumerate() {
+            for (j, &d) in sums.iter().enumerate() {
+                emit(q + j, i, d);
             }
         }
     }
 }
 
-/// Dot products of 4 rows with 4 queries (two interleaved pairs, see [`Queries`]). Each
-/// 512-bit accumulator holds the 8 lanes of two (row, query) pairs; every lane sees the same
-/// fused multiply-adds in the same order as [`dot`], and the lanes
-/// are summed left to right: the same bits as `dot`, twice as many per instruction as AVX2.
+/// Adds to `acc` the products of `R` rows with 4 queries (two interleaved pairs, see
+/// [`Queries`]) over one chunk of dimensions. Each 512-bit accumulator holds the 8 lanes of two
+/// (row, query) pairs; every lane sees the same fused multiply-adds in the same order as
+/// [`dot`], twice as many per instruction as AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
-unsafe fn dot_4x4_avx512(rows: [&[f32]; 4], pairs: [&[f32]; 2]) -> [[f32; 4]; 4] {
+unsafe fn dot_rx4_avx512<const R: usize>(rows: [&[f32]; R], pairs: [&[f32]; 2], acc: &mut Acc<R>) {
     use std::arch::x86_64::*;
     let dim = rows[0].len();
     assert!(
@@ -542,7 +595,6 @@ unsafe fn dot_4x4_avx512(rows: [&[f32]; 4], pairs: [&[f32]; 2]) -> [[f32; 4]; 4]
             && rows.iter().all(|r| r.len() == dim)
             && pairs.iter().all(|p| p.len() == 2 * dim)
     );
-    let mut acc = [[_mm512_setzero_ps(); 2]; 4];
     for k in (0..dim).step_by(8) {
         // SAFETY: 2k + 16 <= 2 dim = each pair's length (asserted above).
         let (p0, p1) = unsafe {
@@ -558,15 +610,73 @@ unsafe fn dot_4x4_avx512(rows: [&[f32]; 4], pairs: [&[f32]; 2]) -> [[f32; 4]; 4]
             acc[1] = _mm512_fmadd_ps(p1, x, acc[1]);
         }
     }
-    let mut out = [[0f32; 4]; 4];
-    for (sums, acc) in out.iter_mut().zip(acc) {
-        for (j, v) in acc.into_iter().enumerate() {
-            let mut lanes = [0f32; 16];
-            // SAFETY: `lanes` holds 16 f32.
-            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
-            sums[2 * j] = lanes[..8].iter().sum();
-            sums[2 * j + 1] = lanes[8..].iter().sum();
+}
+
+/// The cosines of a tile's accumulators: row `i` against the step's 4 queries, each the sum of
+/// its 8 lanes left to right, as `dot` adds them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn sums_rx4<const R: usize>(acc: &Acc<R>) -> [[f32; 4]; R] {
+    use std::arch::x86_64::*;
+    // Register 2i + j holds row i against queries 2j (low 8 lanes) and 2j + 1 (high 8 lanes).
+    let mut regs = [_mm512_setzero_ps(); 16];
+    for (slot, v) in regs.iter_mut().zip(acc.iter().flatten()) {
+        *slot = *v;
+    }
+    let [low, high] = sum_halves_in_order(regs);
+    let mut out = [[0f32; 4]; R];
+    for (i, sums) in out.iter_mut().enumerate() {
+        for j in 0..2 {
+            sums[2 * j] = low[2 * i + j];
+            sums[2 * j + 1] = high[2 * i + j];
         }
+    }
+    out
+}
+
+/// For each of 16 registers, the sums of its low and of its high 8 lanes, each added left to
+/// right as `dot` adds its lanes (so the same bits), without 224 scalar additions: a 16 × 16
+/// transpose (64 shuffles) puts lane `c` of every register in one vector `t[c]`, and
+/// `t[0] + t[1] + … + t[7]` is then the in-order sum of every register's low half at once.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn sum_halves_in_order(rows: [std::arch::x86_64::__m512; 16]) -> [[f32; 16]; 2] {
+    use std::arch::x86_64::*;
+    // 32-bit, then 64-bit interleaves within each 128-bit chunk: after them `u[4g + m]` holds,
+    // in chunk `l`, column `4l + m` of rows 4g .. 4g + 4.
+    let mut t = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+    }
+    let mut u = [_mm512_setzero_ps(); 16];
+    for g in 0..4 {
+        let pd = |k: usize| _mm512_castps_pd(t[4 * g + k]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(0), pd(2)));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(0), pd(2)));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(1), pd(3)));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(1), pd(3)));
+    }
+    // Gather chunk `l` of u[m], u[4 + m], u[8 + m], u[12 + m]: column 4l + m of all 16 rows.
+    let mut columns = [_mm512_setzero_ps(); 16];
+    for m in 0..4 {
+        let x01 = _mm512_shuffle_f32x4::<0x44>(u[m], u[4 + m]);
+        let y01 = _mm512_shuffle_f32x4::<0xEE>(u[m], u[4 + m]);
+        let x23 = _mm512_shuffle_f32x4::<0x44>(u[8 + m], u[12 + m]);
+        let y23 = _mm512_shuffle_f32x4::<0xEE>(u[8 + m], u[12 + m]);
+        columns[m] = _mm512_shuffle_f32x4::<0x88>(x01, x23);
+        columns[4 + m] = _mm512_shuffle_f32x4::<0xDD>(x01, x23);
+        columns[8 + m] = _mm512_shuffle_f32x4::<0x88>(y01, y23);
+        columns[12 + m] = _mm512_shuffle_f32x4::<0xDD>(y01, y23);
+    }
+    let mut out = [[0f32; 16]; 2];
+    for (half, sums) in out.iter_mut().enumerate() {
+        let cols = &columns[8 * half..8 * half + 8];
+        let total = cols[1..]
+            .iter()
+            .fold(cols[0], |acc, &c| _mm512_add_ps(acc, c));
+        // SAFETY: `sums` holds 16 f32.
+        unsafe { _mm512_storeu_ps(sums.as_mut_ptr(), total) };
     }
     out
 }
@@ -764,29 +874,38 @@ mod tests {
         if !has_avx512() {
             return;
         }
-        let rows: Vec<Vec<f32>> = (0..4).map(|i| vector(200 + i)).collect();
+        let rows: Vec<Vec<f32>> = (0..8).map(|i| vector(200 + i)).collect();
         let qs = Queries::new((0..4).map(|i| vector(300 + i)).collect());
+        let (mut eight, mut four) = (vec![], vec![]);
         // SAFETY: the CPU has AVX-512 F and DQ (checked above).
-        let sums = unsafe {
-            dot_4x4_avx512(
-                [&rows[0], &rows[1], &rows[2], &rows[3]],
-                [&qs.pairs[0], &qs.pairs[1]],
-            )
-        };
-        for (i, row) in rows.iter().enumerate() {
-            for (j, q) in qs.units.iter().enumerate() {
-                assert_eq!(
-                    sums[i][j].to_bits(),
-                    dot(q, row).to_bits(),
-                    "row {i} query {j}"
-                );
-            }
+        unsafe {
+            tile_pass::<8>(
+                std::array::from_fn(|i| &rows[i][..]),
+                &qs,
+                0..4,
+                &mut |q, i, d| eight.push((q, i, d)),
+            );
+            tile_pass::<4>(
+                std::array::from_fn(|i| &rows[i][..]),
+                &qs,
+                0..4,
+                &mut |q, i, d| four.push((q, i, d)),
+            );
+        }
+        assert_eq!((eight.len(), four.len()), (32, 16));
+        for (q, i, d) in eight.into_iter().chain(four) {
+            assert_eq!(
+                d.to_bits(),
+                dot(&qs.units[q], &rows[i]).to_bits(),
+                "row {i} query {q}"
+            );
         }
     }
 
     #[test]
     fn tiled_scan_equals_one_dot_per_pair() {
-        let rows: Vec<f32> = (0..7).flat_map(|i| unit(&vector(100 + i % 5))).collect();
+        // 15 rows: a step of 8, one of 4 and a ragged 3 for the AVX-512 scan.
+        let rows: Vec<f32> = (0..15).flat_map(|i| unit(&vector(100 + i % 5))).collect();
         let queries: Vec<Vec<f32>> = (0..67).map(|i| unit(&vector(100 + i % 9))).collect();
         // The dispatching scan (AVX2 here when the CPU has it) and the portable kernel.
         let mut best = vec![(f32::NEG_INFINITY, usize::MAX); queries.len()];
@@ -813,10 +932,7 @@ mod tests {
                 keep_best(&mut want, dot(q, row), 10 + r);
             }
             assert_eq!(got.0.to_bits(), want.0.to_bits());
-            assert_eq!(
-                got.1, want.1,
-                "rows 5 and 6 repeat rows 0 and 1: the earlier wins"
-            );
+            assert_eq!(got.1, want.1, "rows 5.. repeat rows 0..5: the earlier wins");
         }
     }
 
