@@ -151,26 +151,35 @@ impl ExactIndex {
     }
 
     /// Rows `rows` as f32, converted in one pass.
-    fn block_f32(&self, rows: std::ops::Range<usize>) -> Vec<f32> {
-        let halves = self.halves(rows);
-        let mut out = vec![0f32; halves.len()];
-        f16_to_f32(halves, &mut out);
+    fn block_f32(&self, rows: std::ops::Range<usize>) -> LineAligned {
+        let mut out = LineAligned::default();
+        self.block_into(rows, &mut out);
         out
+    }
+
+    /// Rows `rows` as f32 into `out`, reused by the caller (its memory is only zeroed when it
+    /// grows: zeroing a fresh megabyte per block was 3 % of a scan).
+    fn block_into(&self, rows: std::ops::Range<usize>, out: &mut LineAligned) {
+        let halves = self.halves(rows);
+        out.set_len(halves.len());
+        f16_to_f32(halves, out);
     }
 
     /// Stored rows `rows` (in that order) as f32.
     pub(super) fn gather_f32(&self, rows: &[u32]) -> Vec<f32> {
-        let mut out = Vec::new();
-        self.gather_into(rows, &mut out);
+        let mut out = vec![0f32; rows.len() * self.dim];
+        self.gather_rows(rows, &mut out);
         out
     }
 
     /// Stored rows `rows` (in that order) as f32 into `out`, reused by the caller (its memory
     /// is only zeroed when it grows).
-    pub(super) fn gather_into(&self, rows: &[u32], out: &mut Vec<f32>) {
-        if out.len() < rows.len() * self.dim {
-            out.resize(rows.len() * self.dim, 0.0);
-        }
+    pub(super) fn gather_into(&self, rows: &[u32], out: &mut LineAligned) {
+        out.set_len(rows.len() * self.dim);
+        self.gather_rows(rows, out);
+    }
+
+    fn gather_rows(&self, rows: &[u32], out: &mut [f32]) {
         for (&row, dest) in rows.iter().zip(out.chunks_exact_mut(self.dim)) {
             f16_to_f32(self.halves(row as usize..row as usize + 1), dest);
         }
@@ -240,7 +249,7 @@ impl ExactIndex {
 
     /// Stored vector `i` (a unit vector, from f16).
     pub fn vector(&self, i: usize) -> Vec<f32> {
-        self.block_f32(i..i + 1)
+        self.block_f32(i..i + 1).to_vec()
     }
 }
 
@@ -255,6 +264,51 @@ fn prefetch(values: &[f16]) {
                 std::arch::x86_64::_MM_HINT_T0,
             )
         };
+    }
+}
+
+/// 16 f32 on a 64-byte boundary: the unit of [`LineAligned`].
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(super) struct Line([f32; 16]);
+
+/// f32 values that start on a cache line, so that the kernels' 512-bit loads (16 values at a
+/// multiple of 16) never span two lines. `vec![0f32; n]` starts 16 bytes past a line, and the
+/// split loads cost the scan ~6 % on an Intel Xeon.
+#[derive(Default)]
+pub(super) struct LineAligned {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl LineAligned {
+    pub(super) fn zeroed(len: usize) -> LineAligned {
+        let mut out = LineAligned::default();
+        out.set_len(len);
+        out
+    }
+
+    /// Makes the buffer `len` values long, keeping its values; new memory is zeroed.
+    pub(super) fn set_len(&mut self, len: usize) {
+        if self.lines.len() * 16 < len {
+            self.lines.resize(len.div_ceil(16), Line([0.0; 16]));
+        }
+        self.len = len;
+    }
+}
+
+impl std::ops::Deref for LineAligned {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        // SAFETY: `Line` is 16 f32 without padding (repr C), and `len` <= 16 × lines.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for LineAligned {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only borrow.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
     }
 }
 
@@ -311,31 +365,21 @@ const QUERIES_PER_STEP: usize = 2;
 /// The register-tile kernel: dot products of 4 rows with 2 queries.
 type Kernel = fn([&[f32]; 4], [&[f32]; 2]) -> [[f32; 2]; 4];
 
-/// The queries of one search: unit vectors, and for the AVX-512 kernel the same queries two
-/// by two with their values interleaved in runs of 8 (`q0[0..8], q1[0..8], q0[8..16], …`), so
-/// that one 512-bit load holds the same 8 lanes of two queries.
+/// The queries of one search: unit vectors, and for the AVX-512 kernel the same queries laid
+/// out as it reads them (see [`query_panel`]).
 pub(super) struct Queries {
     pub(super) units: Vec<Vec<f32>>,
-    pairs: Vec<Vec<f32>>,
+    panel: LineAligned,
 }
 
 impl Queries {
     pub(super) fn new(units: Vec<Vec<f32>>) -> Queries {
-        let pairs = if has_avx512() {
-            units
-                .chunks_exact(2)
-                .map(|pair| {
-                    pair[0]
-                        .chunks(8)
-                        .zip(pair[1].chunks(8))
-                        .flat_map(|(a, b)| a.iter().chain(b).copied())
-                        .collect()
-                })
-                .collect()
+        let panel = if has_avx512() {
+            query_panel(&units)
         } else {
-            Vec::new()
+            LineAligned::default()
         };
-        Queries { units, pairs }
+        Queries { units, panel }
     }
 }
 
@@ -360,13 +404,15 @@ fn scan_block(
     queries: &Queries,
     best: &mut [(f32, usize)],
 ) {
-    score_block(rows, dim, first_row, queries, &mut |q, row, cosine| {
-        keep_best(&mut best[q], cosine, row)
+    score_block(rows, dim, first_row, queries, &mut |q, row, cosines| {
+        keep_best_of(&mut best[q], row, cosines)
     });
 }
 
 /// Scores every row of `rows` (row-major, `dim` values each, a multiple of 8; row 0 is
-/// `first_row`) against every query, handing each `(query, row, cosine)` to `emit`. Uses
+/// `first_row`) against every query, handing `emit` `(query, row, cosines)`: the cosines of
+/// that query with `row` and the rows after it, a few at a time (one call per pair cost the
+/// scan a tenth of its time). Uses
 /// AVX-512 or AVX2 with FMA when the CPU has it (the same arithmetic as [`dot`]: one fused
 /// multiply-add per value and lane, so results do not depend on the CPU).
 pub(super) fn score_block(
@@ -374,11 +420,11 @@ pub(super) fn score_block(
     dim: usize,
     first_row: usize,
     queries: &Queries,
-    emit: &mut impl FnMut(usize, usize, f32),
+    emit: &mut impl FnMut(usize, usize, &[f32]),
 ) {
     #[cfg(target_arch = "x86_64")]
-    if !queries.pairs.is_empty() {
-        // SAFETY: `pairs` is built only when the CPU has AVX-512 F and DQ.
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512 F and DQ, checked just above.
         return unsafe { scan_tiles_avx512(rows, dim, first_row, queries, emit) };
     }
     let queries = &queries.units;
@@ -398,7 +444,7 @@ fn scan_tiles(
     dim: usize,
     first: usize,
     qs: &[Vec<f32>],
-    emit: &mut impl FnMut(usize, usize, f32),
+    emit: &mut impl FnMut(usize, usize, &[f32]),
     kernel: Kernel,
 ) {
     let n_rows = rows.len() / dim;
@@ -412,10 +458,8 @@ fn scan_tiles(
                 if r_end - r0 == ROWS_PER_STEP && q_step == QUERIES_PER_STEP {
                     let r = |i: usize| &rows[(r0 + i) * dim..(r0 + i + 1) * dim];
                     let sums = kernel([r(0), r(1), r(2), r(3)], [&qs[q], &qs[q + 1]]);
-                    for (i, row_sums) in sums.iter().enumerate() {
-                        for (j, &d) in row_sums.iter().enumerate() {
-                            emit(q + j, first + r0 + i, d);
-                        }
+                    for j in 0..QUERIES_PER_STEP {
+                        emit(q + j, first + r0, &sums.map(|row| row[j]));
                     }
                 } else {
                     scan_edge(rows, dim, first, r0..r_end, qs, q..q + q_step, emit);
@@ -437,7 +481,7 @@ fn scan_edge(
     row_range: std::ops::Range<usize>,
     qs: &[Vec<f32>],
     query_range: std::ops::Range<usize>,
-    emit: &mut impl FnMut(usize, usize, f32),
+    emit: &mut impl FnMut(usize, usize, &[f32]),
 ) {
     let row = |r: usize| &rows[r * dim..(r + 1) * dim];
     let mut row_range = row_range;
@@ -449,16 +493,14 @@ fn scan_edge(
                 let r = [row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)];
                 // SAFETY: the CPU supports AVX2 and FMA, checked just above.
                 let sums = unsafe { dot_4x1_avx2(r, &qs[j]) };
-                for (i, d) in sums.into_iter().enumerate() {
-                    emit(j, first + r0 + i, d);
-                }
+                emit(j, first + r0, &sums);
             }
             row_range.start += ROWS_PER_STEP;
         }
     }
     for r in row_range {
         for j in query_range.clone() {
-            emit(j, first + r, dot(&qs[j], row(r)));
+            emit(j, first + r, &[dot(&qs[j], row(r))]);
         }
     }
 }
@@ -491,20 +533,58 @@ unsafe fn dot_4x1_avx2(rows: [&[f32]; 4], q: &[f32]) -> [f32; 4] {
 }
 
 /// Dimensions scored per pass of the AVX-512 tiles: 8 rows of 256 values (8 KiB) and the
-/// tile's accumulators (16 KiB) stay in L1 while the queries' values stream from L2. Over all
+/// tile's accumulators (12 KiB) stay in L1 while the queries' values stream from L2. Over all
 /// 1024 dimensions at once, 8 rows alone are 32 KiB and every operand came from L2, which
 /// serves too few bytes per cycle to feed two fused multiply-adds (Intel Xeon: 0.4 of peak).
 const DIM_CHUNK: usize = 256;
-/// Query pairs in one AVX-512 tile pass: the steps of 4 queries in a [`QUERY_TILE`].
-const QUERY_STEPS: usize = QUERY_TILE / 4;
+/// Queries in one step of the AVX-512 kernel: three interleaved pairs, so 8 rows × 3 pairs =
+/// 24 accumulators, 3 query loads and 8 row loads per 24 fused multiply-adds (the 4-query step
+/// before it needed 10 loads per 16).
+const STEP: usize = 6;
+/// Queries scored against 8 rows before moving on to the next rows: 8 steps, 192 KiB in L2.
+const PANEL_TILE: usize = 8 * STEP;
 
-/// The 512-bit accumulators of `R` rows against one step of 4 queries.
+/// The 512-bit accumulators of `R` rows against one step: `[row][pair]`.
 #[cfg(target_arch = "x86_64")]
-type Acc<const R: usize> = [[std::arch::x86_64::__m512; 2]; R];
+type Acc<const R: usize> = [[std::arch::x86_64::__m512; 3]; R];
 
-/// As [`scan_tiles`], with 8 rows × 4 queries per step of the AVX-512 kernel (4 rows where
-/// fewer than 8 are left), the dimensions taken [`DIM_CHUNK`] at a time; ragged edges go to
-/// [`scan_edge`]. Every lane still sees its products in the order of [`dot`]: the same bits.
+/// The queries laid out in the order the AVX-512 kernel reads them, so that one pass reads
+/// one contiguous stream (which the kernel prefetches a step ahead): tile after tile of
+/// [`PANEL_TILE`] queries, in each tile chunk after chunk of [`DIM_CHUNK`] dimensions, in each
+/// chunk step after step of [`STEP`] queries, and in a step, for every 8 dimensions, its
+/// queries' 8 values one after the other (pair `j` = queries `2j`, `2j + 1`: one 512-bit
+/// load). An odd count is padded with a zero query; the last step of the last tile may hold
+/// 2 or 4 queries.
+fn query_panel(units: &[Vec<f32>]) -> LineAligned {
+    let dim = units.first().map_or(0, Vec::len);
+    let zero = vec![0f32; dim];
+    let padded: Vec<&[f32]> = units
+        .iter()
+        .map(Vec::as_slice)
+        .chain((units.len() % 2 == 1).then_some(&zero[..]))
+        .collect();
+    let mut panel = LineAligned::zeroed(padded.len() * dim);
+    let mut at = 0;
+    for tile in padded.chunks(PANEL_TILE) {
+        for k0 in (0..dim).step_by(DIM_CHUNK) {
+            let chunk = k0..(k0 + DIM_CHUNK).min(dim);
+            for step in tile.chunks(STEP) {
+                for k in chunk.clone().step_by(8) {
+                    for q in step {
+                        panel[at..at + 8].copy_from_slice(&q[k..k + 8]);
+                        at += 8;
+                    }
+                }
+            }
+        }
+    }
+    panel
+}
+
+/// As [`scan_tiles`], with 8 rows × 6 queries per step of the AVX-512 kernel (4 rows where
+/// fewer than 8 are left), the dimensions taken [`DIM_CHUNK`] at a time; the last 1 to 3 rows
+/// go to [`scan_edge`]. Every lane still sees its products in the order of [`dot`]: the same
+/// bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn scan_tiles_avx512(
@@ -512,15 +592,15 @@ unsafe fn scan_tiles_avx512(
     dim: usize,
     first: usize,
     queries: &Queries,
-    emit: &mut impl FnMut(usize, usize, f32),
+    emit: &mut impl FnMut(usize, usize, &[f32]),
 ) {
     let qs = &queries.units;
     let n_rows = rows.len() / dim;
     let row = |r: usize| &rows[r * dim..(r + 1) * dim];
-    for q0 in (0..qs.len()).step_by(QUERY_TILE) {
-        let q_end = (q0 + QUERY_TILE).min(qs.len());
-        // `q0` is even (a multiple of 64), so every 4-query step starts on a pair.
-        let q_full = q0 + (q_end - q0) / 4 * 4;
+    let padded = queries.panel.len() / dim;
+    for q0 in (0..padded).step_by(PANEL_TILE) {
+        let panel = &queries.panel[q0 * dim..(q0 + PANEL_TILE).min(padded) * dim];
+        let tile = q0..(q0 + PANEL_TILE).min(qs.len());
         let mut r0 = 0;
         while r0 < n_rows {
             let r_step = match n_rows - r0 {
@@ -528,110 +608,136 @@ unsafe fn scan_tiles_avx512(
                 4..8 => 4,
                 left => left,
             };
-            let mut out = |q: usize, i: usize, d: f32| emit(q, first + r0 + i, d);
+            // The padding query, if any, is scored and dropped here.
+            let mut out = |q: usize, cosines: &[f32]| {
+                if q0 + q < tile.end {
+                    emit(q0 + q, first + r0, cosines)
+                }
+            };
             match r_step {
                 8 => tile_pass(
                     std::array::from_fn::<_, 8, _>(|i| row(r0 + i)),
-                    queries,
-                    q0..q_full,
+                    panel,
                     &mut out,
                 ),
                 4 => tile_pass(
                     std::array::from_fn::<_, 4, _>(|i| row(r0 + i)),
-                    queries,
-                    q0..q_full,
+                    panel,
                     &mut out,
                 ),
-                _ => scan_edge(rows, dim, first, r0..r0 + r_step, qs, q0..q_full, emit),
+                _ => scan_edge(rows, dim, first, r0..r0 + r_step, qs, tile.clone(), emit),
             }
-            scan_edge(rows, dim, first, r0..r0 + r_step, qs, q_full..q_end, emit);
             r0 += r_step;
         }
     }
 }
 
-/// `R` rows against the 4-query steps of `steps` (at most [`QUERY_STEPS`] of them), dimension
-/// chunk by dimension chunk, each `(query, row in 0..R, cosine)` handed to `emit` at the end.
+/// `R` rows against one tile of the query panel (see [`query_panel`]), dimension chunk by
+/// dimension chunk, each `(query in the tile, cosines of the R rows)` handed to `emit` at the
+/// end.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
 fn tile_pass<const R: usize>(
     rows: [&[f32]; R],
-    queries: &Queries,
-    steps: std::ops::Range<usize>,
-    emit: &mut impl FnMut(usize, usize, f32),
+    panel: &[f32],
+    emit: &mut impl FnMut(usize, &[f32]),
 ) {
     use std::arch::x86_64::*;
     let dim = rows[0].len();
-    let mut acc: [Acc<R>; QUERY_STEPS] = [[[_mm512_setzero_ps(); 2]; R]; QUERY_STEPS];
+    let width = panel.len() / dim;
+    let steps = width.div_ceil(STEP);
+    let mut acc = [[[_mm512_setzero_ps(); 3]; R]; PANEL_TILE / STEP];
     for k0 in (0..dim).step_by(DIM_CHUNK) {
-        let k = k0..(k0 + DIM_CHUNK).min(dim);
-        let chunk = rows.map(|r| &r[k.clone()]);
-        for (acc, q) in acc.iter_mut().zip(steps.clone().step_by(4)) {
-            let pair = |p: usize| &queries.pairs[p][2 * k.start..2 * k.end];
+        let chunk = rows.map(|r| &r[k0..(k0 + DIM_CHUNK).min(dim)]);
+        let len = chunk[0].len();
+        let at = k0 * width;
+        for (s, acc) in acc[..steps].iter_mut().enumerate() {
+            let start = at + s * STEP * len;
+            let step = &panel[start..start + STEP.min(width - s * STEP) * len];
             // SAFETY: this function's target features are those of the kernel.
-            unsafe { dot_rx4_avx512(chunk, [pair(q / 2), pair(q / 2 + 1)], acc) };
+            unsafe {
+                match step.len() / len {
+                    6 => dot_rx6_avx512::<R, 3>(chunk, step, acc),
+                    4 => dot_rx6_avx512::<R, 2>(chunk, step, acc),
+                    _ => dot_rx6_avx512::<R, 1>(chunk, step, acc),
+                }
+            }
         }
     }
-    for (acc, q) in acc.iter().zip(steps.step_by(4)) {
-        for (i, sums) in sums_rx4(acc).iter().enumerate() {
-            for (j, &d) in sums.iter().enumerate() {
-                emit(q + j, i, d);
+    for (s, acc) in acc[..steps].iter().enumerate() {
+        let width = STEP.min(width - s * STEP);
+        for (j, cosines) in sums_rx6(acc)[..width].iter().enumerate() {
+            emit(s * STEP + j, cosines);
+        }
+    }
+}
+
+/// Adds to `acc` the products of `R` rows with one step of `2P` queries (`P` interleaved
+/// pairs, see [`query_panel`]) over one chunk of dimensions. Each 512-bit accumulator holds
+/// the 8 lanes of two (row, query) pairs; every lane sees the same fused multiply-adds in the
+/// same order as [`dot`], twice as many per instruction as AVX2. The panel's values after
+/// `step` (the next step, or the next chunk's first) are prefetched while this one is read:
+/// the hardware prefetcher alone left the kernel waiting on L2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn dot_rx6_avx512<const R: usize, const P: usize>(
+    rows: [&[f32]; R],
+    step: &[f32],
+    acc: &mut Acc<R>,
+) {
+    use std::arch::x86_64::*;
+    let len = rows[0].len();
+    assert!(
+        P <= 3
+            && len.is_multiple_of(8)
+            && rows.iter().all(|r| r.len() == len)
+            && step.len() == 2 * P * len
+    );
+    let ahead = step.as_ptr().wrapping_add(step.len());
+    for k in (0..len).step_by(8) {
+        let at = 2 * P * k;
+        for line in 0..P {
+            // A prefetch is only a hint: it never faults, and nothing is read through it.
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(at + 16 * line).cast());
+        }
+        // SAFETY: at + 16 P <= 2 P len = the step's length (asserted above).
+        let pairs: [__m512; P] =
+            std::array::from_fn(|j| unsafe { _mm512_loadu_ps(step.as_ptr().add(at + 16 * j)) });
+        for (row, acc) in rows.iter().zip(acc.iter_mut()) {
+            // SAFETY: k + 8 <= len = the row's length.
+            let x = _mm512_broadcast_f32x8(unsafe { _mm256_loadu_ps(row.as_ptr().add(k)) });
+            for (acc, pair) in acc.iter_mut().zip(pairs) {
+                *acc = _mm512_fmadd_ps(pair, x, *acc);
             }
         }
     }
 }
 
-/// Adds to `acc` the products of `R` rows with 4 queries (two interleaved pairs, see
-/// [`Queries`]) over one chunk of dimensions. Each 512-bit accumulator holds the 8 lanes of two
-/// (row, query) pairs; every lane sees the same fused multiply-adds in the same order as
-/// [`dot`], twice as many per instruction as AVX2.
+/// The cosines of a step's accumulators: query `j` of the step against the `R` rows, each
+/// the sum of its 8 lanes left to right, as `dot` adds them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
-unsafe fn dot_rx4_avx512<const R: usize>(rows: [&[f32]; R], pairs: [&[f32]; 2], acc: &mut Acc<R>) {
+fn sums_rx6<const R: usize>(acc: &Acc<R>) -> [[f32; R]; STEP] {
     use std::arch::x86_64::*;
-    let dim = rows[0].len();
-    assert!(
-        dim.is_multiple_of(8)
-            && rows.iter().all(|r| r.len() == dim)
-            && pairs.iter().all(|p| p.len() == 2 * dim)
-    );
-    for k in (0..dim).step_by(8) {
-        // SAFETY: 2k + 16 <= 2 dim = each pair's length (asserted above).
-        let (p0, p1) = unsafe {
-            (
-                _mm512_loadu_ps(pairs[0].as_ptr().add(2 * k)),
-                _mm512_loadu_ps(pairs[1].as_ptr().add(2 * k)),
-            )
-        };
-        for (row, acc) in rows.iter().zip(acc.iter_mut()) {
-            // SAFETY: k + 8 <= dim = the row's length.
-            let x = _mm512_broadcast_f32x8(unsafe { _mm256_loadu_ps(row.as_ptr().add(k)) });
-            acc[0] = _mm512_fmadd_ps(p0, x, acc[0]);
-            acc[1] = _mm512_fmadd_ps(p1, x, acc[1]);
+    // Register jR + i holds row i against queries 2j (low 8 lanes) and 2j + 1 (high 8
+    // lanes): summed 16 at a time, the sums of query 2j come out in rows' order.
+    let mut regs = [_mm512_setzero_ps(); 32];
+    for j in 0..3 {
+        for (i, row) in acc.iter().enumerate() {
+            regs[j * R + i] = row[j];
         }
     }
-}
-
-/// The cosines of a tile's accumulators: row `i` against the step's 4 queries, each the sum of
-/// its 8 lanes left to right, as `dot` adds them.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq")]
-fn sums_rx4<const R: usize>(acc: &Acc<R>) -> [[f32; 4]; R] {
-    use std::arch::x86_64::*;
-    // Register 2i + j holds row i against queries 2j (low 8 lanes) and 2j + 1 (high 8 lanes).
-    let mut regs = [_mm512_setzero_ps(); 16];
-    for (slot, v) in regs.iter_mut().zip(acc.iter().flatten()) {
-        *slot = *v;
+    let (mut low, mut high) = ([0f32; 32], [0f32; 32]);
+    for g in 0..(3 * R).div_ceil(16) {
+        let sixteen: [__m512; 16] = std::array::from_fn(|r| regs[16 * g + r]);
+        let [l, h] = sum_halves_in_order(sixteen);
+        low[16 * g..16 * g + 16].copy_from_slice(&l);
+        high[16 * g..16 * g + 16].copy_from_slice(&h);
     }
-    let [low, high] = sum_halves_in_order(regs);
-    let mut out = [[0f32; 4]; R];
-    for (i, sums) in out.iter_mut().enumerate() {
-        for j in 0..2 {
-            sums[2 * j] = low[2 * i + j];
-            sums[2 * j + 1] = high[2 * i + j];
-        }
-    }
-    out
+    std::array::from_fn(|q| {
+        let sums = if q % 2 == 0 { &low } else { &high };
+        std::array::from_fn(|i| sums[q / 2 * R + i])
+    })
 }
 
 /// For each of 16 registers, the sums of its low and of its high 8 lanes, each added left to
@@ -743,6 +849,19 @@ pub(super) fn keep_best(slot: &mut (f32, usize), cosine: f32, row: usize) {
     }
 }
 
+/// [`keep_best`] over the cosines of rows `first`, `first + 1`, ….
+pub(super) fn keep_best_of(slot: &mut (f32, usize), first: usize, cosines: &[f32]) {
+    // Most runs hold nothing better: their maximum settles them in one comparison (NaN
+    // cosines are never kept, and `max` passes over them).
+    let top = cosines.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if top < slot.0 {
+        return;
+    }
+    for (i, &cosine) in cosines.iter().enumerate() {
+        keep_best(slot, cosine, first + i);
+    }
+}
+
 impl VectorIndex for ExactIndex {
     fn len(&self) -> usize {
         self.ids.len()
@@ -763,11 +882,11 @@ impl VectorIndex for ExactIndex {
         // CPU's F16C instructions when it has them) and every query is scored against it.
         let best = (0..self.ids.len().div_ceil(BLOCK))
             .into_par_iter()
-            .map(|b| {
+            .map_init(LineAligned::default, |block, b| {
                 let rows = b * BLOCK..((b + 1) * BLOCK).min(self.ids.len());
-                let block = self.block_f32(rows.clone());
+                self.block_into(rows.clone(), block);
                 let mut best = vec![(f32::NEG_INFINITY, usize::MAX); qs.units.len()];
-                scan_block(&block, self.dim, rows.start, &qs, &mut best);
+                scan_block(block, self.dim, rows.start, &qs, &mut best);
                 best
             })
             .reduce(
@@ -868,37 +987,44 @@ mod tests {
     /// The tiled scan must pick exactly what one `dot` per (query, row) picks, ties and ragged
     /// edges (rows and queries not multiples of the register tile) included.
     /// Every value of the AVX-512 kernel has the bits of `dot` (on CPUs with AVX-512; the
-    /// dispatching scan below covers the others).
+    /// dispatching scan below covers the others): 8- and 4-row tiles, steps of 6, 4 and 2
+    /// queries, an odd count (padded with a zero query), and a dimension that is not a
+    /// multiple of the chunk (Focus text embeddings are 384-d).
     #[test]
     fn the_avx512_kernel_gives_the_bits_of_dot() {
         if !has_avx512() {
             return;
         }
-        let rows: Vec<Vec<f32>> = (0..8).map(|i| vector(200 + i)).collect();
-        let qs = Queries::new((0..4).map(|i| vector(300 + i)).collect());
-        let (mut eight, mut four) = (vec![], vec![]);
-        // SAFETY: the CPU has AVX-512 F and DQ (checked above).
-        unsafe {
-            tile_pass::<8>(
-                std::array::from_fn(|i| &rows[i][..]),
-                &qs,
-                0..4,
-                &mut |q, i, d| eight.push((q, i, d)),
-            );
-            tile_pass::<4>(
-                std::array::from_fn(|i| &rows[i][..]),
-                &qs,
-                0..4,
-                &mut |q, i, d| four.push((q, i, d)),
-            );
-        }
-        assert_eq!((eight.len(), four.len()), (32, 16));
-        for (q, i, d) in eight.into_iter().chain(four) {
-            assert_eq!(
-                d.to_bits(),
-                dot(&qs.units[q], &rows[i]).to_bits(),
-                "row {i} query {q}"
-            );
+        for dim in [EMBEDDING_DIM, 392] {
+            let vector = |seed: u64| vector(seed)[..dim].to_vec();
+            let rows: Vec<Vec<f32>> = (0..8).map(|i| vector(200 + i)).collect();
+            for n in [1usize, 4, 5, 6, 11] {
+                let qs = Queries::new((0..n).map(|i| vector(300 + i as u64)).collect());
+                let (mut eight, mut four) = (vec![], vec![]);
+                // SAFETY: the CPU has AVX-512 F and DQ (checked above).
+                unsafe {
+                    tile_pass::<8>(
+                        std::array::from_fn(|i| &rows[i][..]),
+                        &qs.panel,
+                        &mut |q, c| eight.extend(c.iter().enumerate().map(|(i, &d)| (q, i, d))),
+                    );
+                    tile_pass::<4>(
+                        std::array::from_fn(|i| &rows[i][..]),
+                        &qs.panel,
+                        &mut |q, c| four.extend(c.iter().enumerate().map(|(i, &d)| (q, i, d))),
+                    );
+                }
+                let padded = n.next_multiple_of(2);
+                assert_eq!((eight.len(), four.len()), (8 * padded, 4 * padded));
+                for (q, i, d) in eight.into_iter().chain(four) {
+                    let want = qs.units.get(q).map_or(0.0, |q| dot(q, &rows[i]));
+                    assert_eq!(
+                        d.to_bits(),
+                        want.to_bits(),
+                        "dim {dim}, {n} queries: row {i} query {q}"
+                    );
+                }
+            }
         }
     }
 
@@ -906,33 +1032,36 @@ mod tests {
     fn tiled_scan_equals_one_dot_per_pair() {
         // 15 rows: a step of 8, one of 4 and a ragged 3 for the AVX-512 scan.
         let rows: Vec<f32> = (0..15).flat_map(|i| unit(&vector(100 + i % 5))).collect();
-        let queries: Vec<Vec<f32>> = (0..67).map(|i| unit(&vector(100 + i % 9))).collect();
-        // The dispatching scan (AVX2 here when the CPU has it) and the portable kernel.
-        let mut best = vec![(f32::NEG_INFINITY, usize::MAX); queries.len()];
-        scan_block(
-            &rows,
-            EMBEDDING_DIM,
-            10,
-            &Queries::new(queries.clone()),
-            &mut best,
-        );
-        let mut portable = vec![(f32::NEG_INFINITY, usize::MAX); queries.len()];
-        scan_tiles(
-            &rows,
-            EMBEDDING_DIM,
-            10,
-            &queries,
-            &mut |q, row, cosine| keep_best(&mut portable[q], cosine, row),
-            dot_4x2,
-        );
-        assert_eq!(best, portable);
-        for (q, got) in queries.iter().zip(&best) {
-            let mut want = (f32::NEG_INFINITY, usize::MAX);
-            for (r, row) in rows.chunks_exact(EMBEDDING_DIM).enumerate() {
-                keep_best(&mut want, dot(q, row), 10 + r);
+        // 67 queries: full tiles and steps, a step of 2 and an odd count; 1 and 5: no full step.
+        for n in [1, 5, 67] {
+            let queries: Vec<Vec<f32>> = (0..n).map(|i| unit(&vector(100 + i % 9))).collect();
+            // The dispatching scan (AVX2 here when the CPU has it) and the portable kernel.
+            let mut best = vec![(f32::NEG_INFINITY, usize::MAX); queries.len()];
+            scan_block(
+                &rows,
+                EMBEDDING_DIM,
+                10,
+                &Queries::new(queries.clone()),
+                &mut best,
+            );
+            let mut portable = vec![(f32::NEG_INFINITY, usize::MAX); queries.len()];
+            scan_tiles(
+                &rows,
+                EMBEDDING_DIM,
+                10,
+                &queries,
+                &mut |q, row, cosines| keep_best_of(&mut portable[q], row, cosines),
+                dot_4x2,
+            );
+            assert_eq!(best, portable);
+            for (q, got) in queries.iter().zip(&best) {
+                let mut want = (f32::NEG_INFINITY, usize::MAX);
+                for (r, row) in rows.chunks_exact(EMBEDDING_DIM).enumerate() {
+                    keep_best(&mut want, dot(q, row), 10 + r);
+                }
+                assert_eq!(got.0.to_bits(), want.0.to_bits());
+                assert_eq!(got.1, want.1, "rows 5.. repeat rows 0..5: the earlier wins");
             }
-            assert_eq!(got.0.to_bits(), want.0.to_bits());
-            assert_eq!(got.1, want.1, "rows 5.. repeat rows 0..5: the earlier wins");
         }
     }
 

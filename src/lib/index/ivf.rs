@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::exact::{keep_best, score_block, Queries};
+use super::exact::{keep_best, score_block, LineAligned, Queries};
 use super::{AnnParams, ExactIndex, IndexError, Neighbour, VectorIndex};
 use crate::table::EMBEDDING_DIM;
 use crate::vector::unit;
@@ -332,7 +332,7 @@ impl IvfIndex {
                 .collect(),
         );
         let mut best = vec![(f32::NEG_INFINITY, usize::MAX); qs.len()];
-        let mut rows = Vec::new();
+        let mut rows = LineAligned::default();
         let blocks: Vec<&[u32]> = members.chunks(GATHER).collect();
         for (b, block) in blocks.iter().enumerate() {
             if let Some(next) = blocks.get(b + 1) {
@@ -344,7 +344,11 @@ impl IvfIndex {
                 dim,
                 0,
                 &queries,
-                &mut |j, r, cosine| keep_best(&mut best[j], cosine, block[r] as usize),
+                &mut |j, r, cosines| {
+                    for (&row, &cosine) in block[r..].iter().zip(cosines) {
+                        keep_best(&mut best[j], cosine, row as usize)
+                    }
+                },
             );
         }
         qs.iter().copied().zip(best).collect()
@@ -427,8 +431,8 @@ fn nearest_lists_of_chunk(centroids: &[f32], vectors: Vec<f32>, probes: usize) -
     let n = queries.units.len();
     let mut scores = vec![f32::NEG_INFINITY; n * count];
     for (b, block) in centroids.chunks(BLOCK * dim).enumerate() {
-        score_block(block, dim, b * BLOCK, &queries, &mut |q, l, cosine| {
-            scores[q * count + l] = cosine
+        score_block(block, dim, b * BLOCK, &queries, &mut |q, l, cosines| {
+            scores[q * count + l..][..cosines.len()].copy_from_slice(cosines)
         });
     }
     let mut out = Vec::with_capacity(n * probes);
