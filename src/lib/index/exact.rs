@@ -150,13 +150,6 @@ impl ExactIndex {
         Ok(())
     }
 
-    /// Rows `rows` as f32, converted in one pass.
-    fn block_f32(&self, rows: std::ops::Range<usize>) -> LineAligned {
-        let mut out = LineAligned::default();
-        self.block_into(rows, &mut out);
-        out
-    }
-
     /// Rows `rows` as f32 into `out`, reused by the caller (its memory is only zeroed when it
     /// grows: zeroing a fresh megabyte per block was 3 % of a scan).
     fn block_into(&self, rows: std::ops::Range<usize>, out: &mut LineAligned) {
@@ -217,9 +210,10 @@ impl ExactIndex {
         }
         let q = unit(query);
         let mut best: Option<(f32, usize)> = None;
+        let mut block = LineAligned::default();
         for b in 0..self.ids.len().div_ceil(BLOCK) {
             let rows = b * BLOCK..((b + 1) * BLOCK).min(self.ids.len());
-            let block = self.block_f32(rows.clone());
+            self.block_into(rows.clone(), &mut block);
             for (row, v) in rows.zip(block.chunks_exact(self.dim)) {
                 let cosine = dot(&q, v);
                 if self.ids[row] != except && best.is_none_or(|(c, _)| cosine > c) {
@@ -249,7 +243,9 @@ impl ExactIndex {
 
     /// Stored vector `i` (a unit vector, from f16).
     pub fn vector(&self, i: usize) -> Vec<f32> {
-        self.block_f32(i..i + 1).to_vec()
+        let mut out = vec![0f32; self.dim];
+        f16_to_f32(self.halves(i..i + 1), &mut out);
+        out
     }
 }
 
@@ -270,7 +266,7 @@ fn prefetch(values: &[f16]) {
 /// 16 f32 on a 64-byte boundary: the unit of [`LineAligned`].
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-pub(super) struct Line([f32; 16]);
+struct Line([f32; 16]);
 
 /// f32 values that start on a cache line, so that the kernels' 512-bit loads (16 values at a
 /// multiple of 16) never span two lines. `vec![0f32; n]` starts 16 bytes past a line, and the
@@ -646,6 +642,8 @@ fn tile_pass<const R: usize>(
     let dim = rows[0].len();
     let width = panel.len() / dim;
     let steps = width.div_ceil(STEP);
+    // Queries in step `s`: 6, except in the last step of the last tile.
+    let step_width = |s: usize| STEP.min(width - s * STEP);
     let mut acc = [[[_mm512_setzero_ps(); 3]; R]; PANEL_TILE / STEP];
     for k0 in (0..dim).step_by(DIM_CHUNK) {
         let chunk = rows.map(|r| &r[k0..(k0 + DIM_CHUNK).min(dim)]);
@@ -653,20 +651,19 @@ fn tile_pass<const R: usize>(
         let at = k0 * width;
         for (s, acc) in acc[..steps].iter_mut().enumerate() {
             let start = at + s * STEP * len;
-            let step = &panel[start..start + STEP.min(width - s * STEP) * len];
+            let step = &panel[start..start + step_width(s) * len];
             // SAFETY: this function's target features are those of the kernel.
             unsafe {
-                match step.len() / len {
-                    6 => dot_rx6_avx512::<R, 3>(chunk, step, acc),
-                    4 => dot_rx6_avx512::<R, 2>(chunk, step, acc),
-                    _ => dot_rx6_avx512::<R, 1>(chunk, step, acc),
+                match step_width(s) {
+                    6 => dot_step_avx512::<R, 3>(chunk, step, acc),
+                    4 => dot_step_avx512::<R, 2>(chunk, step, acc),
+                    _ => dot_step_avx512::<R, 1>(chunk, step, acc),
                 }
             }
         }
     }
     for (s, acc) in acc[..steps].iter().enumerate() {
-        let width = STEP.min(width - s * STEP);
-        for (j, cosines) in sums_rx6(acc)[..width].iter().enumerate() {
+        for (j, cosines) in sums_rx6(acc)[..step_width(s)].iter().enumerate() {
             emit(s * STEP + j, cosines);
         }
     }
@@ -680,7 +677,7 @@ fn tile_pass<const R: usize>(
 /// the hardware prefetcher alone left the kernel waiting on L2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
-unsafe fn dot_rx6_avx512<const R: usize, const P: usize>(
+unsafe fn dot_step_avx512<const R: usize, const P: usize>(
     rows: [&[f32]; R],
     step: &[f32],
     acc: &mut Acc<R>,
@@ -988,8 +985,8 @@ mod tests {
     /// edges (rows and queries not multiples of the register tile) included.
     /// Every value of the AVX-512 kernel has the bits of `dot` (on CPUs with AVX-512; the
     /// dispatching scan below covers the others): 8- and 4-row tiles, steps of 6, 4 and 2
-    /// queries, an odd count (padded with a zero query), and a dimension that is not a
-    /// multiple of the chunk (Focus text embeddings are 384-d).
+    /// queries, an odd count (padded with a zero query), and a dimension that is a multiple of
+    /// neither the chunk nor 16 (Focus text embeddings are not 1024-d).
     #[test]
     fn the_avx512_kernel_gives_the_bits_of_dot() {
         if !has_avx512() {
