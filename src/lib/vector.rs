@@ -1,5 +1,5 @@
 //! Vector maths on embeddings, in one place: cosine similarity, unit vectors and the dot
-//! product the exact index's scan agrees with bit for bit.
+//! product the IVF lists' scan agrees with bit for bit.
 
 /// Cosine similarity of two embeddings, accumulated in f64 (the stages compare it to
 /// thresholds such as 0.95, so it must not depend on summation order).
@@ -21,9 +21,9 @@ pub fn unit(v: &[f32]) -> Vec<f32> {
 }
 
 /// Dot product with 8 independent accumulators, one fused multiply-add per value and lane
-/// (lanes summed left to right, a tail of fewer than 8 values added last). The exact index's
+/// (lanes summed left to right, a tail of fewer than 8 values added last). The IVF lists'
 /// kernels compute the same sums in the same order, so they agree with it bit for bit on every
-/// CPU: with AVX2 and FMA here, elsewhere through `f32::mul_add`, which rounds the same way.
+/// CPU (the exact scan sums in dimension order instead: `index::best_of`): with AVX2 and FMA here, elsewhere through `f32::mul_add`, which rounds the same way.
 /// Fused, because on CPUs whose multiply and add share ports (Intel's) a separate multiply and
 /// add cost twice the instructions of one FMA.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {

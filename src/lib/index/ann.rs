@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::best_of;
 use super::half_dot::{best_kernel, DotF16};
 use super::{AnnParams, ExactIndex, IndexError, Neighbour, VectorIndex};
 use crate::table::EMBEDDING_DIM;
@@ -147,14 +148,12 @@ impl AnnIndex {
         let best = found
             .keys
             .iter()
-            .map(|&k| {
-                // The exact scan's own dot product: re-ranked cosines equal exact ones.
-                (dot(&q, &self.exact.vector(k as usize)), k as usize)
-            })
+            .map(|&k| (dot(&q, &self.exact.vector(k as usize)), k as usize))
             .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
-        Ok(best.map(|(cosine, i)| Neighbour {
+        // `dot` sums in another order than the index: the cosine reported is the index's.
+        Ok(best.map(|(_, i)| Neighbour {
             id: self.exact.ids()[i].clone(),
-            cosine,
+            cosine: best_of::cosine(&q, &self.exact.vector(i)),
         }))
     }
 

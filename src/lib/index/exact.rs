@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use half::f16;
 use rayon::prelude::*;
 
+use super::best_of::{self, Columns, Simd};
 use super::{IndexError, Neighbour, VectorIndex};
 use crate::table::EMBEDDING_DIM;
 use crate::vector::{dot, unit};
@@ -208,21 +209,29 @@ impl ExactIndex {
                 found: query.len(),
             });
         }
-        let q = unit(query);
-        let mut best: Option<(f32, usize)> = None;
+        let units = vec![unit(query)];
+        let queries = Columns::new(Simd::detect(), &units, self.dim);
+        let skip = self.ids.iter().position(|id| id == except);
+        let mut best = [(f32::NEG_INFINITY, usize::MAX)];
         let mut block = LineAligned::default();
         for b in 0..self.ids.len().div_ceil(BLOCK) {
             let rows = b * BLOCK..((b + 1) * BLOCK).min(self.ids.len());
             self.block_into(rows.clone(), &mut block);
-            for (row, v) in rows.zip(block.chunks_exact(self.dim)) {
-                let cosine = dot(&q, v);
-                if self.ids[row] != except && best.is_none_or(|(c, _)| cosine > c) {
-                    best = Some((cosine, row));
-                }
+            // The rows before and after the skipped one, if it is in this block.
+            let (before, after) = match skip.filter(|row| rows.contains(row)) {
+                Some(row) => (rows.start..row, row + 1..rows.end),
+                None => (rows.clone(), rows.end..rows.end),
+            };
+            for part in [before, after] {
+                let values = &block
+                    [(part.start - rows.start) * self.dim..(part.end - rows.start) * self.dim];
+                best_of::scan(values, self.dim, part.start, &queries, &units, &mut best);
             }
         }
-        Ok(best.map(|(cosine, row)| Neighbour {
-            id: self.ids[row].clone(),
+        // A NaN query, or an index holding only `except`: nothing.
+        let [(cosine, row)] = best;
+        Ok(self.ids.get(row).map(|id| Neighbour {
+            id: id.clone(),
             cosine,
         }))
     }
@@ -390,23 +399,10 @@ fn has_avx512() -> bool {
     false
 }
 
-/// Scores every row of `rows` (row-major, `dim` values each, a multiple of 8; row 0 is
-/// `first_row`) against every
-/// query, keeping each query's best `(cosine, row)`.
-fn scan_block(
-    rows: &[f32],
-    dim: usize,
-    first_row: usize,
-    queries: &Queries,
-    best: &mut [(f32, usize)],
-) {
-    score_block(rows, dim, first_row, queries, &mut |q, row, cosines| {
-        keep_best_of(&mut best[q], row, cosines)
-    });
-}
-
-/// Scores every row of `rows` (row-major, `dim` values each, a multiple of 8; row 0 is
-/// `first_row`) against every query, handing `emit` `(query, row, cosines)`: the cosines of
+/// The IVF backend's scan of its lists and centroids, where a few queries meet many rows (the
+/// exact scan is [`best_of::scan`]). Scores every row of `rows` (row-major, `dim` values each, a
+/// multiple of 8; row 0 is `first_row`) against every query, handing `emit`
+/// `(query, row, cosines)`: the cosines of
 /// that query with `row` and the rows after it, a few at a time (one call per pair cost the
 /// scan a tenth of its time). Uses
 /// AVX-512 or AVX2 with FMA when the CPU has it (the same arithmetic as [`dot`]: one fused
@@ -846,19 +842,6 @@ pub(super) fn keep_best(slot: &mut (f32, usize), cosine: f32, row: usize) {
     }
 }
 
-/// [`keep_best`] over the cosines of rows `first`, `first + 1`, ….
-pub(super) fn keep_best_of(slot: &mut (f32, usize), first: usize, cosines: &[f32]) {
-    // Most runs hold nothing better: their maximum settles them in one comparison (NaN
-    // cosines are never kept, and `max` passes over them).
-    let top = cosines.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if top < slot.0 {
-        return;
-    }
-    for (i, &cosine) in cosines.iter().enumerate() {
-        keep_best(slot, cosine, first + i);
-    }
-}
-
 impl VectorIndex for ExactIndex {
     fn len(&self) -> usize {
         self.ids.len()
@@ -874,7 +857,8 @@ impl VectorIndex for ExactIndex {
         if self.ids.is_empty() || queries.is_empty() {
             return Ok(vec![None; queries.len()]);
         }
-        let qs = Queries::new(queries.iter().map(|q| unit(q)).collect());
+        let units: Vec<Vec<f32>> = queries.iter().map(|q| unit(q)).collect();
+        let columns = Columns::new(Simd::detect(), &units, self.dim);
         // Blocks of stored rows on all cores; each block is converted from f16 once (with the
         // CPU's F16C instructions when it has them) and every query is scored against it.
         let best = (0..self.ids.len().div_ceil(BLOCK))
@@ -882,12 +866,12 @@ impl VectorIndex for ExactIndex {
             .map_init(LineAligned::default, |block, b| {
                 let rows = b * BLOCK..((b + 1) * BLOCK).min(self.ids.len());
                 self.block_into(rows.clone(), block);
-                let mut best = vec![(f32::NEG_INFINITY, usize::MAX); qs.units.len()];
-                scan_block(block, self.dim, rows.start, &qs, &mut best);
+                let mut best = vec![(f32::NEG_INFINITY, usize::MAX); units.len()];
+                best_of::scan(block, self.dim, rows.start, &columns, &units, &mut best);
                 best
             })
             .reduce(
-                || vec![(f32::NEG_INFINITY, usize::MAX); qs.units.len()],
+                || vec![(f32::NEG_INFINITY, usize::MAX); units.len()],
                 |mut a, b| {
                     for (slot, (cosine, row)) in a.iter_mut().zip(b) {
                         keep_best(slot, cosine, row);
@@ -1025,6 +1009,16 @@ mod tests {
         }
     }
 
+    /// Keeps in `best` each query's best of the cosines `score_block` hands over.
+    fn keep<'a>(best: &'a mut [(f32, usize)]) -> impl FnMut(usize, usize, &[f32]) + 'a {
+        |q, first, cosines| {
+            for (i, &cosine) in cosines.iter().enumerate() {
+                keep_best(&mut best[q], cosine, first + i);
+            }
+        }
+    }
+
+    /// The IVF lists' scan (`score_block`) picks exactly what one `dot` per pair picks.
     #[test]
     fn tiled_scan_equals_one_dot_per_pair() {
         // 15 rows: a step of 8, one of 4 and a ragged 3 for the AVX-512 scan.
@@ -1034,12 +1028,12 @@ mod tests {
             let queries: Vec<Vec<f32>> = (0..n).map(|i| unit(&vector(100 + i % 9))).collect();
             // The dispatching scan (AVX2 here when the CPU has it) and the portable kernel.
             let mut best = vec![(f32::NEG_INFINITY, usize::MAX); queries.len()];
-            scan_block(
+            score_block(
                 &rows,
                 EMBEDDING_DIM,
                 10,
                 &Queries::new(queries.clone()),
-                &mut best,
+                &mut keep(&mut best),
             );
             let mut portable = vec![(f32::NEG_INFINITY, usize::MAX); queries.len()];
             scan_tiles(
@@ -1047,7 +1041,7 @@ mod tests {
                 EMBEDDING_DIM,
                 10,
                 &queries,
-                &mut |q, row, cosines| keep_best_of(&mut portable[q], row, cosines),
+                &mut keep(&mut portable),
                 dot_4x2,
             );
             assert_eq!(best, portable);
@@ -1133,10 +1127,10 @@ mod tests {
             let query = v(q);
             let got = index.nearest(&[&query]).unwrap()[0].clone().unwrap();
             let want = (0..index.len())
-                .map(|i| (dot(&unit(&query), &index.vector(i)), i))
+                .map(|i| (best_of::cosine(&unit(&query), &index.vector(i)), i))
                 .fold((f32::NEG_INFINITY, 0), |a, b| if b.0 > a.0 { b } else { a });
             assert_eq!(got.id, index.ids()[want.1]);
-            assert!((got.cosine - want.0).abs() < 1e-5);
+            assert_eq!(got.cosine.to_bits(), want.0.to_bits());
         }
         assert!(matches!(
             index.nearest(&[&vector(1)]),
@@ -1156,9 +1150,10 @@ mod tests {
         let except = index.nearest_except(&first, "t0").unwrap().unwrap();
         assert_ne!(except.id, "t0", "the excluded id is never the answer");
         let want = (1..index.len())
-            .map(|i| (dot(&first, &index.vector(i)), i))
+            .map(|i| (best_of::cosine(&unit(&first), &index.vector(i)), i))
             .fold((f32::NEG_INFINITY, 0), |a, b| if b.0 > a.0 { b } else { a });
         assert_eq!(except.id, index.ids()[want.1]);
+        assert_eq!(except.cosine.to_bits(), want.0.to_bits());
         assert!(ExactIndex::open_with_dim(&dir.join("odd"), 100).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

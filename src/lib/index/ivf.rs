@@ -1,7 +1,10 @@
 //! The inverted-file backend: the stored vectors partitioned into lists around spherical
 //! k-means centroids. A query scores the centroids, then the members of its `probes` nearest
-//! lists only, with the exact scan's own kernel — so every cosine it returns is the exact
-//! backend's cosine, bit for bit, and a miss can only ever be a neighbour in a list not probed.
+//! lists only, with a tiled kernel that sums as `vector::dot` does (lists are probed by a few
+//! queries each, which the exact scan's 16-query registers would mostly leave empty); the row
+//! it picks is reported with the index's own cosine (`best_of::cosine`) — so every cosine it
+//! returns is the exact backend's cosine, bit for bit, and a miss can only ever be a neighbour
+//! in a list not probed.
 //! Queries are grouped by list: each list's rows are read and converted once for every query of
 //! the batch that probes it, so a batch costs a few small matrix products instead of one random
 //! walk through a graph per query.
@@ -19,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::best_of;
 use super::exact::{keep_best, score_block, LineAligned, Queries};
 use super::{AnnParams, ExactIndex, IndexError, Neighbour, VectorIndex};
 use crate::table::EMBEDDING_DIM;
@@ -486,10 +490,14 @@ impl VectorIndex for IvfIndex {
         Ok(best
             .into_iter()
             .enumerate()
-            .map(|(q, (cosine, row))| match ids.get(row) {
+            .map(|(q, (_, row))| match ids.get(row) {
+                // The lists' scan sums in another order: the cosine reported is the index's.
                 Some(id) => Some(Neighbour {
                     id: id.clone(),
-                    cosine,
+                    cosine: best_of::cosine(
+                        &units[q * EMBEDDING_DIM..(q + 1) * EMBEDDING_DIM],
+                        &self.exact.vector(row),
+                    ),
                 }),
                 // As the exact scan: a NaN query matches nothing.
                 None if nan(q) => Some(Neighbour {

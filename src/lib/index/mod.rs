@@ -4,6 +4,7 @@
 
 #[cfg(feature = "ann")]
 mod ann;
+mod best_of;
 mod exact;
 #[cfg(feature = "ann")]
 mod half_dot;
