@@ -44,16 +44,23 @@ pub(super) enum Simd {
 
 impl Simd {
     pub(super) fn detect() -> Simd {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                return Simd::Avx512;
-            }
-            if crate::vector::has_avx2_fma() {
-                return Simd::Avx2;
-            }
+        [Simd::Avx512, Simd::Avx2]
+            .into_iter()
+            .find(|simd| simd.runs_here())
+            .unwrap_or(Simd::Portable)
+    }
+
+    /// Whether this CPU has the instructions of this scan.
+    fn runs_here(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => std::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => crate::vector::has_avx2_fma(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Simd::Avx512 | Simd::Avx2 => false,
+            Simd::Portable => true,
         }
-        Simd::Portable
     }
 
     /// Queries in one register.
@@ -81,6 +88,8 @@ pub(super) struct Columns {
 
 impl Columns {
     pub(super) fn new(kernel: Simd, units: &[Vec<f32>], dim: usize) -> Columns {
+        // The scans' safety rests on this: a kernel only runs where its instructions exist.
+        assert!(kernel.runs_here(), "{kernel:?} does not run on this CPU");
         let tile = kernel.lanes() * TILE_REGISTERS;
         let padded = units.len().next_multiple_of(kernel.lanes());
         let mut panel = LineAligned::zeroed(padded * dim);
@@ -132,7 +141,7 @@ pub(super) fn scan(
     }
     #[cfg(target_arch = "x86_64")]
     match queries.kernel {
-        // SAFETY: `Simd::detect` chose these kernels for this CPU's features.
+        // SAFETY: `Columns::new` refuses a kernel this CPU cannot run.
         Simd::Avx512 => return unsafe { x86::scan_avx512(rows, dim, first_row, queries, best) },
         Simd::Avx2 => return unsafe { x86::scan_avx2(rows, dim, first_row, queries, best) },
         Simd::Portable => {}
@@ -386,17 +395,10 @@ mod tests {
 
     /// The scans this CPU can run.
     fn kernels() -> Vec<Simd> {
-        let mut kernels = vec![Simd::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if crate::vector::has_avx2_fma() {
-                kernels.push(Simd::Avx2);
-            }
-            if std::is_x86_feature_detected!("avx512f") {
-                kernels.push(Simd::Avx512);
-            }
-        }
-        kernels
+        [Simd::Portable, Simd::Avx2, Simd::Avx512]
+            .into_iter()
+            .filter(|simd| simd.runs_here())
+            .collect()
     }
 
     /// Each query's best by brute force over [`cosine`]: the earlier row on a tie.
