@@ -78,19 +78,28 @@ const TILE_REGISTERS: usize = 3;
 /// The queries of one search in columns, as the scan reads them: tile after tile of up to
 /// 3 registers of queries (48 with AVX-512, 24 with AVX2), in each tile dimension after
 /// dimension, the tile's values side by side; the last tile is padded with zero queries to
-/// whole registers.
+/// whole registers. The portable scan reads the queries as they are, and has no columns.
 pub(super) struct Columns {
     kernel: Simd,
     dim: usize,
-    count: usize,
+    units: Vec<Vec<f32>>,
     panel: LineAligned,
 }
 
 impl Columns {
-    pub(super) fn new(kernel: Simd, units: &[Vec<f32>], dim: usize) -> Columns {
+    pub(super) fn new(kernel: Simd, units: Vec<Vec<f32>>, dim: usize) -> Columns {
         // The scans' safety rests on this: a kernel only runs where its instructions exist.
         assert!(kernel.runs_here(), "{kernel:?} does not run on this CPU");
         let tile = kernel.lanes() * TILE_REGISTERS;
+        if kernel == Simd::Portable {
+            let panel = LineAligned::default();
+            return Columns {
+                kernel,
+                dim,
+                units,
+                panel,
+            };
+        }
         let padded = units.len().next_multiple_of(kernel.lanes());
         let mut panel = LineAligned::zeroed(padded * dim);
         for (t, queries) in units.chunks(tile).enumerate() {
@@ -105,16 +114,21 @@ impl Columns {
         Columns {
             kernel,
             dim,
-            count: units.len(),
+            units,
             panel,
         }
+    }
+
+    /// The number of queries.
+    pub(super) fn len(&self) -> usize {
+        self.units.len()
     }
 
     /// Each tile: its first query, its queries, its columns (`dim` × padded width values).
     fn tiles(&self) -> impl Iterator<Item = (usize, usize, &[f32])> + '_ {
         let tile = self.kernel.lanes() * TILE_REGISTERS;
-        (0..self.count).step_by(tile).map(move |first| {
-            let queries = tile.min(self.count - first);
+        (0..self.len()).step_by(tile).map(move |first| {
+            let queries = tile.min(self.len() - first);
             let width = queries.next_multiple_of(self.kernel.lanes());
             (
                 first,
@@ -132,7 +146,6 @@ pub(super) fn scan(
     dim: usize,
     first_row: usize,
     queries: &Columns,
-    units: &[Vec<f32>],
     best: &mut [(f32, usize)],
 ) {
     debug_assert_eq!(queries.dim, dim);
@@ -147,7 +160,7 @@ pub(super) fn scan(
         Simd::Portable => {}
     }
     for (i, row) in rows.chunks_exact(dim).enumerate() {
-        for (slot, q) in best.iter_mut().zip(units) {
+        for (slot, q) in best.iter_mut().zip(&queries.units) {
             keep_best(slot, cosine_in_order(q, row), first_row + i);
         }
     }
@@ -426,10 +439,10 @@ mod tests {
                 let queries: Vec<Vec<f32>> =
                     (0..n).map(|i| unit_vector(300 + i as u64, dim)).collect();
                 for kernel in kernels() {
-                    let columns = Columns::new(kernel, &queries, dim);
+                    let columns = Columns::new(kernel, queries.clone(), dim);
                     for (r, row) in rows.iter().enumerate() {
                         let mut best = vec![(f32::NEG_INFINITY, usize::MAX); n];
-                        scan(row, dim, 7 + r, &columns, &queries, &mut best);
+                        scan(row, dim, 7 + r, &columns, &mut best);
                         for (q, (got, want)) in best.iter().zip(&queries).enumerate() {
                             let want = cosine(want, row);
                             assert_eq!(
@@ -463,8 +476,7 @@ mod tests {
                     &flat,
                     dim,
                     40,
-                    &Columns::new(kernel, &queries, dim),
-                    &queries,
+                    &Columns::new(kernel, queries.clone(), dim),
                     &mut best,
                 );
                 assert_eq!(best, want, "{kernel:?}, {n} queries");
@@ -479,11 +491,11 @@ mod tests {
         let queries = vec![vec![f32::NAN; dim], unit_vector(1, dim)];
         let row = unit_vector(2, dim);
         for kernel in kernels() {
-            let columns = Columns::new(kernel, &queries, dim);
+            let columns = Columns::new(kernel, queries.clone(), dim);
             let mut best = vec![(f32::NEG_INFINITY, usize::MAX); 2];
-            scan(&[], dim, 0, &columns, &queries, &mut best);
+            scan(&[], dim, 0, &columns, &mut best);
             assert_eq!(best[1], (f32::NEG_INFINITY, usize::MAX), "{kernel:?}");
-            scan(&row, dim, 3, &columns, &queries, &mut best);
+            scan(&row, dim, 3, &columns, &mut best);
             assert_eq!(best[0].1, usize::MAX, "{kernel:?}: NaN matched a row");
             assert_eq!(best[1], (cosine(&queries[1], &row), 3), "{kernel:?}");
         }

@@ -209,8 +209,7 @@ impl ExactIndex {
                 found: query.len(),
             });
         }
-        let units = vec![unit(query)];
-        let queries = Columns::new(Simd::detect(), &units, self.dim);
+        let queries = Columns::new(Simd::detect(), vec![unit(query)], self.dim);
         let skip = self.ids.iter().position(|id| id == except);
         let mut best = [(f32::NEG_INFINITY, usize::MAX)];
         let mut block = LineAligned::default();
@@ -225,7 +224,7 @@ impl ExactIndex {
             for part in [before, after] {
                 let values = &block
                     [(part.start - rows.start) * self.dim..(part.end - rows.start) * self.dim];
-                best_of::scan(values, self.dim, part.start, &queries, &units, &mut best);
+                best_of::scan(values, self.dim, part.start, &queries, &mut best);
             }
         }
         // A NaN query, or an index holding only `except`: nothing.
@@ -857,8 +856,11 @@ impl VectorIndex for ExactIndex {
         if self.ids.is_empty() || queries.is_empty() {
             return Ok(vec![None; queries.len()]);
         }
-        let units: Vec<Vec<f32>> = queries.iter().map(|q| unit(q)).collect();
-        let columns = Columns::new(Simd::detect(), &units, self.dim);
+        let columns = Columns::new(
+            Simd::detect(),
+            queries.iter().map(|q| unit(q)).collect(),
+            self.dim,
+        );
         // Blocks of stored rows on all cores; each block is converted from f16 once (with the
         // CPU's F16C instructions when it has them) and every query is scored against it.
         let best = (0..self.ids.len().div_ceil(BLOCK))
@@ -866,12 +868,12 @@ impl VectorIndex for ExactIndex {
             .map_init(LineAligned::default, |block, b| {
                 let rows = b * BLOCK..((b + 1) * BLOCK).min(self.ids.len());
                 self.block_into(rows.clone(), block);
-                let mut best = vec![(f32::NEG_INFINITY, usize::MAX); units.len()];
-                best_of::scan(block, self.dim, rows.start, &columns, &units, &mut best);
+                let mut best = vec![(f32::NEG_INFINITY, usize::MAX); columns.len()];
+                best_of::scan(block, self.dim, rows.start, &columns, &mut best);
                 best
             })
             .reduce(
-                || vec![(f32::NEG_INFINITY, usize::MAX); units.len()],
+                || vec![(f32::NEG_INFINITY, usize::MAX); columns.len()],
                 |mut a, b| {
                     for (slot, (cosine, row)) in a.iter_mut().zip(b) {
                         keep_best(slot, cosine, row);
