@@ -136,8 +136,8 @@ fn main() {
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
 }
 
-/// OMEGA_BENCH_REUSE=1: only the graph's open time, the search expansions (OMEGA_BENCH_EFS), the IVF probes and, with
-/// OMEGA_BENCH_EXACT=1, the exact scan, over the graph, queries
+/// OMEGA_BENCH_REUSE=1: only the graph's open time, the search expansions (OMEGA_BENCH_EFS),
+/// the IVF probes and, with OMEGA_BENCH_EXACT=1, the exact scan, over the graph, queries
 /// and exact answers an earlier run left in OMEGA_BENCH_DIR (a 1 M graph takes 20–40 min to
 /// build on 2 cores; the search settings do not change it).
 fn search_again(work: &Path) {

@@ -128,6 +128,10 @@ impl AnnIndex {
     /// four. Removing a row and adding it back alone links it anew (usearch reuses its slot).
     fn relink(&mut self) -> Result<usize, IndexError> {
         let stranded = stranded_rows(&self.graph, self.exact.len());
+        if stranded.is_empty() {
+            self.stranded = Vec::new();
+            return Ok(0);
+        }
         for &row in &stranded {
             let key = row as u64;
             self.graph
@@ -137,18 +141,12 @@ impl AnnIndex {
                 .add(key, &self.exact.vector(row))
                 .map_err(|e| ann_error(&self.path, e))?;
         }
-        self.stranded = if stranded.is_empty() {
-            Vec::new()
-        } else {
-            stranded_rows(&self.graph, self.exact.len())
-        };
-        if !stranded.is_empty() {
-            tracing::info!(
-                relinked = stranded.len(),
-                still_stranded = self.stranded.len(),
-                "HNSW graph: re-linked rows its concurrent build left unreachable"
-            );
-        }
+        self.stranded = stranded_rows(&self.graph, self.exact.len());
+        tracing::info!(
+            relinked = stranded.len(),
+            still_stranded = self.stranded.len(),
+            "HNSW graph: re-linked rows its concurrent build left unreachable"
+        );
         Ok(stranded.len())
     }
 
