@@ -127,7 +127,7 @@ impl AnnIndex {
     /// no search however wide: a near-duplicate of such a row was never reported; at 100 k rows
     /// four. Removing a row and adding it back alone links it anew (usearch reuses its slot).
     fn relink(&mut self) -> Result<usize, IndexError> {
-        let stranded = stranded_rows(&self.graph, self.exact.len());
+        let stranded = self.stranded_rows();
         if stranded.is_empty() {
             self.stranded = Vec::new();
             return Ok(0);
@@ -141,13 +141,23 @@ impl AnnIndex {
                 .add(key, &self.exact.vector(row))
                 .map_err(|e| ann_error(&self.path, e))?;
         }
-        self.stranded = stranded_rows(&self.graph, self.exact.len());
+        self.stranded = self.stranded_rows();
         tracing::info!(
             relinked = stranded.len(),
             still_stranded = self.stranded.len(),
             "HNSW graph: re-linked rows its concurrent build left unreachable"
         );
         Ok(stranded.len())
+    }
+
+    /// The rows no search can reach. The walk starts from the top-level nodes that find
+    /// themselves: the entry node always does, while a top-level node the concurrent build cut
+    /// off (seen under load) would make its whole cut-off part look reachable.
+    fn stranded_rows(&self) -> Vec<usize> {
+        stranded_rows(&self.graph, self.exact.len(), |row| {
+            let found = self.graph.search(&self.exact.vector(row), 1);
+            found.is_ok_and(|f| f.keys == [row as u64])
+        })
     }
 
     fn reserve(&self, capacity: usize) -> Result<(), IndexError> {
@@ -245,12 +255,20 @@ impl VectorIndex for AnnIndex {
 
 /// The rows of `graph` (keys `0..rows`) that no search can reach: 90–120 ms for 100 k rows on
 /// two cores (the graph's build took 133 s).
-fn stranded_rows(graph: &usearch::Index, rows: usize) -> Vec<usize> {
+fn stranded_rows(
+    graph: &usearch::Index,
+    rows: usize,
+    finds_itself: impl Fn(usize) -> bool,
+) -> Vec<usize> {
     let levels: Vec<usize> = (0..rows)
         .into_par_iter()
         .map(|k| graph.level_of_key(k as u64))
         .collect();
-    unreachable(&levels, |row, level, out| {
+    let top = levels.iter().copied().max().unwrap_or(0);
+    let starts: Vec<usize> = (0..rows)
+        .filter(|&i| levels[i] == top && finds_itself(i))
+        .collect();
+    unreachable(&levels, &starts, |row, level, out| {
         let mut links = graph.neighbors(row as u64, level);
         let from = out.len();
         out.resize(from + links.total(), 0);
@@ -260,25 +278,25 @@ fn stranded_rows(graph: &usearch::Index, rows: usize) -> Vec<usize> {
 }
 
 /// The nodes of a layered graph (node `i` on levels `0..=levels[i]`; `links(node, level, out)`
-/// appends its out-links there) that no walk from the top level reaches. A search starts at
-/// the entry node, which is on the top level; walking from every top-level node over the links
-/// of every level finds all a search could reach (and, were a top-level node itself cut off,
-/// a little more). Links to nodes outside the graph are ignored. The walk goes breadth first,
-/// each frontier on all cores.
-fn unreachable(levels: &[usize], links: impl Fn(usize, usize, &mut Vec<u64>) + Sync) -> Vec<usize> {
-    let Some(&top) = levels.iter().max() else {
-        return Vec::new();
-    };
-    let seen: Vec<AtomicBool> = levels.iter().map(|&l| AtomicBool::new(l == top)).collect();
+/// appends its out-links there) that no walk from `starts` reaches over the links of every
+/// level. Links to nodes outside the graph are ignored. The walk goes breadth first, each
+/// frontier on all cores.
+fn unreachable(
+    levels: &[usize],
+    starts: &[usize],
+    links: impl Fn(usize, usize, &mut Vec<u64>) + Sync,
+) -> Vec<usize> {
+    let seen: Vec<AtomicBool> = levels.iter().map(|_| AtomicBool::new(false)).collect();
+    for &i in starts {
+        seen[i].store(true, Ordering::Relaxed);
+    }
     let first_time = |node: u64| {
         usize::try_from(node)
             .ok()
             .and_then(|i| seen.get(i))
             .is_some_and(|s| !s.swap(true, Ordering::Relaxed))
     };
-    let mut frontier: Vec<u64> = (0..levels.len() as u64)
-        .filter(|&i| levels[i as usize] == top)
-        .collect();
+    let mut frontier: Vec<u64> = starts.iter().map(|&i| i as u64).collect();
     while !frontier.is_empty() {
         frontier = frontier
             .par_iter()
@@ -313,7 +331,9 @@ mod tests {
 
     /// A graph from per-level adjacency lists: `edges[level]` holds `(from, to)` pairs.
     fn walk(levels: &[usize], edges: &[&[(usize, usize)]]) -> Vec<usize> {
-        unreachable(levels, |node, level, out| {
+        let top = levels.iter().copied().max().unwrap_or(0);
+        let starts: Vec<usize> = (0..levels.len()).filter(|&i| levels[i] == top).collect();
+        unreachable(levels, &starts, |node, level, out| {
             out.extend(
                 edges[level]
                     .iter()
